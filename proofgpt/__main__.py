@@ -1,0 +1,3 @@
+from proofgpt.cli import main
+
+raise SystemExit(main())

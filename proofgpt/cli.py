@@ -1,0 +1,79 @@
+"""`python -m proofgpt <command>`: one entry point, one module per stage.
+
+Each command lives in its stage's module as `main(argv) -> int` with its own argparse
+parser, and is imported only when called (so `proofgpt check` never imports torch).
+Bad input (`UserError`, missing files, invalid UTF-8, ...) is printed as one line on
+stderr with exit code 2; set PROOFGPT_TRACEBACK=1 to see the traceback instead.
+"""
+
+import importlib
+import os
+import sys
+import warnings
+
+# command -> (module:function, one-line help). Order is the pipeline's.
+COMMANDS = {
+    "data generate": ("proofgpt.generate:main", "write the seeded synthetic corpus (data/training.txt + meta)"),
+    "data stats": ("proofgpt.data:stats_main", "counts, length/step histograms, markers and bytes of a corpus"),
+    "data split": ("proofgpt.split:main", "stratified 90/10 split on proof boundaries -> data/train.txt, data/val.txt"),
+    "data export-tptp": ("proofgpt.tptp:main", "write each theorem with its premises as a TPTP problem"),
+    "data prepare": ("proofgpt.data:prepare_main", "generate (if absent or ours), check, split and pack: what `make data` runs"),
+    "check": ("proofgpt.check:main", "check certificates: structurally valid / verified, with line and reason"),
+    "train": ("proofgpt.train:main", "train a GPT from a profile (configs/*.yaml), with exact --resume"),
+    "sample": ("proofgpt.sample:main", "sample from a checkpoint (temperature, top-k, top-p)"),
+    "evaluate": ("proofgpt.evaluate:main", "complete val theorems, check them, measure memorization -> eval.json"),
+    "report": ("proofgpt.report:main", "execute the five notebooks with papermill into reports/<profile>/<run>/"),
+    "bench": ("proofgpt.bench:main", "speed and memory benchmarks, printed as ratios -> reports/bench/"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: python -m proofgpt <command> [options]   (<command> --help for its options)", "", "commands:"]
+    width = max(len(c) for c in COMMANDS)
+    lines += [f"  {cmd:<{width}}  {help_}" for cmd, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"proofgpt: warning: {message}\n"
+
+
+def _resolve(argv):
+    """Longest command prefix of argv -> (command, rest)."""
+    for n in (2, 1):
+        cmd = " ".join(argv[:n])
+        if cmd in COMMANDS:
+            return cmd, argv[n:]
+    return None, argv
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    cmd, rest = _resolve(argv)
+    if cmd is None:
+        print(f"proofgpt: error: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    warnings.formatwarning = _one_line_warning
+    target, _ = COMMANDS[cmd]
+    module_name, func_name = target.split(":")
+    if os.environ.get("PROOFGPT_TRACEBACK"):
+        return getattr(importlib.import_module(module_name), func_name)(rest) or 0
+    from proofgpt.errors import UserError
+
+    try:
+        return getattr(importlib.import_module(module_name), func_name)(rest) or 0
+    except UserError as e:
+        print(f"proofgpt: error: {e}", file=sys.stderr)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        print(f"proofgpt: error: {e.filename}: {e.strerror.lower()}", file=sys.stderr)
+    except UnicodeDecodeError as e:
+        print(f"proofgpt: error: invalid UTF-8 at byte offset {e.start}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("proofgpt: interrupted", file=sys.stderr)
+        return 130
+    except OSError as e:
+        print(f"proofgpt: error: {e}", file=sys.stderr)
+    return 2
