@@ -17,7 +17,6 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install torch==2.13.0  # CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(PY) -m pip install -e '.[dev]'
 	-git config filter.nbstripout.clean "$(abspath $(BIN))/nbstripout" && \
