@@ -1,0 +1,266 @@
+"""The workbook in a real browser: JupyterLab on localhost driven by headless Debian Chromium.
+
+What a user does: open a notebook in JupyterLab, Run All Cells, move a slider, click a button,
+read the output. Papermill and the widget unit tests never render a widget, so only a browser
+catches a widget that does not show (missing labextension, broken comm, JS error).
+
+Trade-off: one JupyterLab server and one Chromium are shared by the tests in this module
+(starting them costs ~10 s of the ~30-60 s total on 2 cores); each test opens its own page.
+
+Chromium is Debian's (/usr/bin/chromium, `make browser` installs it); Playwright never downloads
+a browser. The flags are the ones this closed network needs (no background connections).
+Screenshots go to test-artifacts/ at the repository root (git-ignored).
+Refs: https://playwright.dev/python/docs/api/class-browsertype ,
+      https://jupyter-server.readthedocs.io/en/latest/other/full-config.html
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we run as root in CI
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # closed network: no connections to Google
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_S = 60  # JupyterLab answers in ~3-8 s on 2 cores; generous for a loaded CI box
+UI_TIMEOUT_MS = 60_000  # default wait for any UI condition (explicit conditions, never sleeps)
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} not installed: run `make browser` (apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (dev extras)")
+
+
+# ---------------------------------------------------------------- JupyterLab server
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1, e.g. 43127."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """A running JupyterLab: base url, token, root dir, process, log file."""
+
+    def __init__(self, root_dir: Path, state_dir: Path):
+        self.root_dir = root_dir
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = state_dir / "jupyterlab.log"
+        settings = state_dir / "settings"
+        # no news / update checks: they would reach the network and pop up a toast
+        notif = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        notif.parent.mkdir(parents=True, exist_ok=True)
+        notif.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        env = dict(os.environ,
+                   JUPYTER_CONFIG_DIR=str(state_dir / "config"),  # no user config leaks in
+                   JUPYTER_RUNTIME_DIR=str(state_dir / "runtime"),
+                   IPYTHONDIR=str(state_dir / "ipython"),
+                   PYTHONUNBUFFERED="1")
+        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser",
+               "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
+               "--allow-root",  # CI containers run as root
+               "--LabApp.extension_manager=readonly",  # never ask PyPI
+               "--ServerApp.terminals_enabled=False",
+               f"--IdentityProvider.token={self.token}",
+               f"--ServerApp.root_dir={root_dir}",
+               f"--LabApp.user_settings_dir={settings}",
+               f"--LabApp.workspaces_dir={state_dir / 'workspaces'}"]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=root_dir, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log_tail(self, n_chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-n_chars:]
+
+    def api(self, path: str, method: str = "GET"):
+        """GET /api/<path> with the token -> parsed JSON (urllib; raises on non-2xx)."""
+        req = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def wait_ready(self, timeout_s: float = SERVER_START_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("status")
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"JupyterLab did not answer in {timeout_s} s:\n{self.log_tail()}")
+                time.sleep(0.2)  # polling interval of an explicit condition
+
+    def wait_kernel_connected(self, notebook: str, timeout_s: float = UI_TIMEOUT_MS / 1000) -> None:
+        """Wait until the notebook's session has a kernel with a browser websocket attached.
+
+        Before that, JupyterLab's execution indicator shows a premature "idle" (no session yet)
+        and a Run All clicked then is lost.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sessions = [s for s in self.api("sessions") if s["path"] == notebook]
+            if sessions and sessions[0]["kernel"].get("connections", 0) >= 1:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no kernel connected for {notebook} in {timeout_s} s: "
+                                   f"{sessions}\n{self.log_tail()}")
+            time.sleep(0.2)  # polling interval of an explicit condition
+
+    def stop(self) -> None:
+        """SIGTERM (the server shuts its kernels down), then SIGKILL the process group."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def lab_root(tmp_path_factory) -> Path:
+    """The server's root dir: a tmp folder the tests copy notebooks into (never the repo)."""
+    return tmp_path_factory.mktemp("lab-root")
+
+
+@pytest.fixture(scope="module")
+def lab(lab_root, tmp_path_factory):
+    server = Lab(lab_root, tmp_path_factory.mktemp("lab-state"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- Chromium
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    """A headless Debian Chromium with a fresh profile (user-data-dir in tmp)."""
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser_context, request):
+    """A new tab; on failure a screenshot test-artifacts/<test>-failed.png is kept."""
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.js_errors = errors
+    n_failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > n_failed_before:  # this test's call phase failed
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failed.png"), full_page=True)
+        except Exception:  # the page may be gone; the original failure matters more
+            pass
+    page.close()
+
+
+# ---------------------------------------------------------------- JupyterLab UI helpers
+
+def open_notebook(page, lab: Lab, name: str) -> None:
+    """Open lab/tree/<name> and wait until its kernel is idle."""
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for()
+    lab.wait_kernel_connected(name)
+    idle_kernel(page)
+
+
+def idle_kernel(page) -> None:
+    """Wait for the notebook toolbar's kernel indicator to say idle (kernel started, nothing running)."""
+    page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) '
+                 '.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+
+
+def run_all_cells(page) -> None:
+    """Run menu -> Run All Cells, as a user would."""
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def write_notebook(path: Path, sources: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+# ---------------------------------------------------------------- tests
+
+WIDGET_CELL = """\
+import ipywidgets as w
+slider = w.IntSlider(value=3, min=0, max=10, description="n")
+slider.add_class("t-slider")
+button = w.Button(description="Go")
+button.add_class("t-button")
+out = w.Output()
+out.add_class("t-output")
+
+def on_click(_):
+    with out:
+        print(f"clicked with n={slider.value}")
+
+button.on_click(on_click)
+w.VBox([slider, button, out])
+"""
+
+
+def test_widgets_render_and_respond_in_jupyterlab(lab, page):
+    """Infrastructure check: ipywidgets render in JupyterLab, a slider moves, a click reaches Python."""
+    write_notebook(lab.root_dir / "widgets_smoke.ipynb", ["print('kernel', 40 + 2)", WIDGET_CELL])
+    open_notebook(page, lab, "widgets_smoke.ipynb")
+    run_all_cells(page)
+    page.get_by_text("kernel 42").wait_for()
+
+    handle = page.locator(".t-slider .noUi-handle")
+    handle.focus()
+    handle.press("ArrowRight")
+    handle.press("ArrowRight")
+    readout = page.locator(".t-slider .widget-readout")
+    sync_api.expect(readout).to_have_text("5")
+
+    page.locator("button.t-button").click()
+    sync_api.expect(page.locator(".t-output")).to_contain_text("clicked with n=5")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-widgets-smoke.png"))
+    assert not page.js_errors, page.js_errors
