@@ -1,0 +1,108 @@
+"""proofgpt.widgets: the sampler driven without a browser (set values, press Generate, read output).
+
+    .venv/bin/python -m pytest -q tests/test_widgets.py
+"""
+
+from unittest import mock
+
+import pytest
+import torch
+
+from proofgpt import widgets
+from proofgpt.model import GPT, GPTConfig
+
+CERT = """@T mul_one_test : a * 1 = a
+@C G : monoid
+@C a : G
+@P mul_one : x * 1 = x
+@G a * 1 = a
+rw [mul_one]
+@G a = a
+rfl
+qed"""
+
+CERT2 = """@T one_mul_test : 1 * b = b
+@C G : monoid
+@C b : G
+@P one_mul : 1 * x = x
+@G 1 * b = b
+rw [one_mul]
+@G b = b
+rfl
+qed"""
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return GPT(GPTConfig(ctx=64, d_model=32, n_layers=1, n_heads=2, d_mlp=64, dropout=0.0)).eval()
+
+
+def test_parts_have_stable_css_classes(model):
+    s = widgets.sampler(model, [CERT, CERT2])
+    assert "proofgpt-generate" in s.button._dom_classes
+    assert "proofgpt-temperature" in s.temperature._dom_classes
+    assert "proofgpt-output" in s.output._dom_classes
+    assert "proofgpt-sampler" in s._dom_classes
+    assert [label for label, _ in s.theorem.options] == ["0: mul_one_test", "1: one_mul_test"]
+    assert s.max_tokens.value <= model.config.ctx
+
+
+def test_click_with_the_true_proof_shows_verified_and_ground_truth(model):
+    """A generator that returns the real proof: the verdict is 'verified' and both texts show."""
+    s = widgets.sampler(model, [CERT, CERT2])
+    s.theorem.value = 1
+    truth_tail = CERT2.split("@G 1 * b = b\n", 1)[1]
+    with mock.patch("proofgpt.sample.generate", return_value=[truth_tail + "\n\n"]) as gen:
+        s.temperature.value = 0.35
+        s.top_p.value = 0.5
+        s.top_k.value = 7
+        s.button.click()
+    kwargs = gen.call_args.kwargs
+    assert (kwargs["temperature"], kwargs["top_p"], kwargs["top_k"]) == (0.35, 0.5, 7)
+    assert s.verdict.verified
+    assert "proofgpt-verdict-verified" in s.output.value
+    assert "ground truth" in s.output.value and "one_mul_test" in s.output.value
+    assert not s.button.disabled
+
+
+def test_click_with_a_broken_proof_names_the_line(model):
+    s = widgets.sampler(model, [CERT])
+    with mock.patch("proofgpt.sample.generate", return_value=["rw [mul_one]\n@G a = a * a\nrfl\nqed"]):
+        s.button.click()
+    assert not s.verdict.verified
+    assert s.verdict.line is not None
+    assert f"line {s.verdict.line}" in s.output.value
+    assert widgets.verdict_text(s.verdict).startswith(("rejected at line", "structural"))
+
+
+def test_real_model_sample_gets_a_verdict(model):
+    """The untrained tiny model writes noise; whatever it writes gets a checker verdict."""
+    s = widgets.sampler(model, [CERT, CERT2], max_tokens=24, seed=3)
+    s.temperature.value = 1.0
+    s.button.click()
+    assert s.error is None, s.error
+    assert isinstance(s.completion, str)
+    assert s.verdict is not None and "verdict:" in s.output.value
+    first = s.completion
+    s.button.click()  # same seed and settings: the same sample
+    assert s.completion == first
+    s.top_k.value = 0  # 0 means off
+    s.button.click()
+    assert s.error is None
+
+
+def test_bad_setting_is_shown_not_raised(model):
+    s = widgets.sampler(model, [CERT])
+    s.max_tokens.value = model.config.ctx * 4  # longer than the context: the sampler refuses
+    s.button.click()
+    assert s.verdict is None and s.error
+    assert "proofgpt-error" in s.output.value
+    assert not s.button.disabled
+
+
+def test_result_is_static_html(model):
+    s = widgets.sampler(model, [CERT])
+    with mock.patch("proofgpt.sample.generate", return_value=["rfl\nqed"]):
+        s.button.click()
+    assert s.result().data == s.output.value
