@@ -87,6 +87,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 on CUDA, fp16 if bf16 is missing, fp32 on CPU) | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the model (CUDA; minutes of warm-up)
+    # CPU threads for torch (0 = torch's default: all cores). Tiny models run faster on one:
+    # the smoke model's step takes 57 ms on 1 thread and 614 ms on 2 on a busy 2-core machine.
+    threads: int = 0
 
 
 @dataclass
@@ -375,6 +378,7 @@ def validate(cfg: RunConfig) -> None:
         ("train.eval_every", t.eval_every is None or t.eval_every >= 1, "must be >= 1 or none"),
         ("train.ckpt_every", t.ckpt_every is None or t.ckpt_every >= 1, "must be >= 1 or none"),
         ("train.keep_best", t.keep_best >= 1, "must be >= 1"),
+        ("train.threads", t.threads >= 0, "must be >= 0 (0 = torch's default)"),
         ("train.eval_batch_size", t.eval_batch_size >= 1, "must be >= 1"),
         ("train.train_eval_rows", t.train_eval_rows >= 0, "must be >= 0"),
         ("data.val_frac", 0 < cfg.data.val_frac < 1, "must be in (0, 1)"),
@@ -407,19 +411,15 @@ def grad_accum_steps(cfg: RunConfig, world_size: int = 1) -> int:
 
 
 def count_params(cfg: RunConfig) -> Optional[int]:
-    """Parameter count of the model the config describes (built on the meta device: no memory)."""
+    """Parameter count of the model the config describes (builds it: ~0.1 s for the seed shape)."""
     try:
-        import torch
-
         from proofgpt.model import GPT, GPTConfig
     except ImportError:
         return None
-    with torch.device("meta"):
-        model = GPT(GPTConfig(**dataclasses.asdict(cfg.model)))
-    return int(model.num_params())
+    return int(GPT(GPTConfig(**dataclasses.asdict(cfg.model))).num_params())
 
 
-def derive(cfg: RunConfig, world_size: int = 1) -> dict:
+def derive(cfg: RunConfig, world_size: int = 1, n_params: Optional[int] = None) -> dict:
     """The numbers a config implies, computed once: saved in config.json and checkpoints."""
     accum = grad_accum_steps(cfg, world_size)
     micro_tokens = cfg.train.batch_size * cfg.model.ctx
@@ -429,7 +429,7 @@ def derive(cfg: RunConfig, world_size: int = 1) -> dict:
         "grad_accum_steps": accum,
         "rows_per_step": cfg.train.batch_size * accum * world_size,
         "tokens_per_step": micro_tokens * accum * world_size,
-        "n_params": count_params(cfg),
+        "n_params": n_params if n_params is not None else count_params(cfg),
     }
 
 
