@@ -72,7 +72,7 @@ def _byte_label(b: int) -> str:
     if b == 10:
         return "\\n"
     if b == 32:
-        return "␠"
+        return "SP"
     if 33 <= b < 127:
         return chr(b)
     return f"{b:02x}"

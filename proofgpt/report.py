@@ -50,76 +50,51 @@ class ReportError(Exception):
 
 @dataclass
 class Workbook:
-    """Everything a notebook needs after its parameters: config, run dir, data files, seed."""
+    """Everything a notebook needs after its parameters: config, run dir, seed, data files.
+
+    corpus / train / val are filled in by `ensure_data` (which may generate and split).
+    """
 
     profile: str
     cfg: object  # proofgpt.config.RunConfig
     run_dir: Path
     seed: int
-    corpus: Path
-    train: Path
-    val: Path
+    corpus: Path | None = None
+    train: Path | None = None
+    val: Path | None = None
 
     @property
     def nb_dir(self) -> Path:
         return self.run_dir / "nb"
 
     def _repr_html_(self):
-        rows = [
-            ("profile", self.profile),
-            ("run_dir", self.run_dir),
-            ("corpus", self.corpus),
-            ("train / val", f"{self.train.name} / {self.val.name} in {self.train.parent}"),
-            ("seed", self.seed),
-        ]
+        rows = [("profile", self.profile), ("run_dir", self.run_dir), ("seed", self.seed), ("data.path", self.cfg.data.path),
+                ("data.generate_chars", self.cfg.data.generate_chars)]
         return _table_html([{"": k, "value": str(v)} for k, v in rows])
-
-
-def _abs(p) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else paths.ROOT / p
 
 
 def workbook(cfg, profile: str, run_dir: str = "", seed: int = 0, data_path: str = "") -> Workbook:
     """Resolve a notebook's parameters: run_dir "" -> runs/<profile>; data_path "" -> the profile's.
 
-    data_path, when given, replaces the config's data.path (a corpus of your own).
+    data_path, when given, replaces the config's data.path (a corpus of your own) and turns
+    off generation.
     """
     from proofgpt import config as config_mod
 
     if data_path:
-        cfg = config_mod.apply_overrides(cfg, {"data.path": str(data_path)})
-    run = _abs(run_dir) if run_dir else paths.run_dir(profile)
-    corpus, train, val = data_files(cfg, run)
-    return Workbook(profile, cfg, run, int(seed), corpus, train, val)
-
-
-def data_files(cfg, run_dir: Path):
-    """(corpus, train, val) paths for a config: generated into run_dir/data when
-    data.generate_chars > 0, else data.path with its split next to it."""
-    if cfg.data.generate_chars > 0:
-        d = Path(run_dir) / "data"
-        return d / "training.txt", d / "train.txt", d / "val.txt"
-    corpus = _abs(cfg.data.path)
-    return corpus, corpus.parent / "train.txt", corpus.parent / "val.txt"
+        cfg = config_mod.apply_overrides(cfg, {"data.path": str(data_path), "data.generate_chars": 0})
+    run = Path(run_dir) if run_dir else paths.run_dir(profile)
+    run = run if run.is_absolute() else paths.ROOT / run
+    return Workbook(profile, cfg, run, int(seed))
 
 
 def ensure_data(wb: Workbook) -> dict:
-    """Generate (smoke) and split the corpus if its train/val files are missing; report what is there."""
-    made = []
-    if wb.cfg.data.generate_chars > 0 and not wb.corpus.exists():
-        from proofgpt.generate import write_corpus
+    """Find or make the run's corpus and train/val split (train.prepare_data: the trainer's own rule)."""
+    from proofgpt.train import prepare_data
 
-        write_corpus(wb.corpus, seed=wb.cfg.data.generate_seed, n_chars=wb.cfg.data.generate_chars, progress=False)
-        made.append("corpus")
-    if not wb.corpus.exists():
-        raise UserError(f"{wb.corpus}: no such corpus; run `make data` (or pass data_path)")
-    if not (wb.train.exists() and wb.val.exists()):
-        from proofgpt.split import split_corpus
-
-        split_corpus(wb.corpus, wb.train.parent, seed=wb.cfg.data.split_seed, val_frac=wb.cfg.data.val_frac)
-        made.append("split")
-    return {"corpus": str(wb.corpus), "train": str(wb.train), "val": str(wb.val), "made": made}
+    files = prepare_data(wb.cfg, wb.run_dir)
+    wb.corpus, wb.train, wb.val = (Path(files[k]) for k in ("corpus", "train", "val"))
+    return {k: str(v) for k, v in files.items()}
 
 
 def save_json(wb: Workbook, name: str, **values) -> Path:
@@ -407,10 +382,7 @@ def param_rows(model, plan=PLAN_PARAMS) -> list:
     total = model.num_params()
     rows = [{"module": g, "params": n, "share %": round(100 * n / total, 1)} for g, n in model.param_table()]
     rows.append({"module": "total (this profile)", "params": total, "share %": 100.0})
-    import torch
-
-    with torch.device("meta"):
-        seed_total = GPT(GPTConfig()).num_params()
+    seed_total = GPT(GPTConfig()).num_params()  # 0.3 s on CPU (the meta device takes ~10x longer)
     rows.append({"module": f"seed model (plan: {plan[0] / 1e6:.0f}-{plan[1] / 1e6:.0f}M)", "params": seed_total, "share %": ""})
     return rows
 
@@ -506,6 +478,7 @@ def checkpoint_rows(run_dir) -> list:
     for pt in sorted((Path(run_dir) / "ckpt").glob("*.pt")):
         side = pt.with_suffix(".json")
         meta = json.loads(side.read_text(encoding="utf-8")) if side.exists() else {}
+        meta = meta.get("state", meta)  # train.py keeps the loop state under "state"
         rows.append(
             {
                 "file": pt.name,
@@ -701,8 +674,8 @@ def parse_param(text: str):
 
 def _git_commit() -> str | None:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.PACKAGE_DIR, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.PACKAGE_DIR, capture_output=True, text=True, timeout=10).stdout.strip()
         return (sha + ("-dirty" if dirty else "")) or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -753,7 +726,7 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
             "train_val_gap": ts["train_val_gap"],
             "best_step": ts["best_step"],
             "stop_reason": ts["stop_reason"],
-            "entropy_bound_bpb": nb01.get("overview", {}).get("entropy_bound_bpb"),
+            "entropy_bound_bpb": nb.get("04_training", {}).get("entropy_bound_bpb", nb01.get("overview", {}).get("entropy_bound_bpb")),
             "verified_pct": _dig(ev, ("verified_pct",), ("completions", "verified_pct")),
             "structural_pct": _dig(ev, ("structural_pct",), ("completions", "structural_pct")),
             "pass_at_k": _dig(ev, ("pass_at_k",), ("pass@k",)),
@@ -825,7 +798,14 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
     nbs = [nb for nb in notebooks() if not only or nb.name[:2] in only]
     if not nbs:
         raise UserError(f"{paths.NOTEBOOKS_DIR}: no notebooks NN_*.ipynb" + (f" matching {only}" if only else ""))
-    parameters = {"profile": str(profile), "run_dir": str(run_dir), "seed": int(seed), "overrides": overrides, **(params or {})}
+    params = dict(params or {})
+    check_parameters(params, nbs)
+    if params.get("data_path"):  # relative to where the user is, not the kernel's cwd (papermill#316)
+        data_path = Path(params["data_path"]).expanduser().resolve()
+        if not data_path.is_file():
+            raise UserError(f"{data_path}: no such corpus file (parameter data_path)")
+        params["data_path"] = str(data_path)
+    parameters = {"profile": str(profile), "run_dir": str(run_dir), "seed": int(seed), "overrides": overrides, **params}
     check_parameters(parameters, nbs)
     timeout_s = timeout_s or cfg.report.execution_timeout_s
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,7 @@ def _write_boom_notebook(path):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('profile = "smoke"  # profile\nrun_dir = ""  # run\nseed = 0  # seed\noverrides = {}  # overrides')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# boom"), params, nbformat.v4.new_code_cell("x = 1"),
+    nb.cells = [nbformat.v4.new_markdown_cell("# boom"), params, nbformat.v4.new_code_cell("import sys\nprint(sys.executable)"),
                 nbformat.v4.new_code_cell("1 / 0"), nbformat.v4.new_code_cell("print('never')")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
@@ -104,13 +104,17 @@ def test_failing_notebook_one_line_naming_notebook_and_cell_and_partial_report(t
     err = capsys.readouterr().err
     assert rc == 1
     assert err.count("\n") == 1, err
-    # cell 4 of the executed notebook: markdown, parameters, injected-parameters, x = 1, 1 / 0
+    # cell 4 of the executed notebook: markdown, parameters, injected-parameters, print, 1 / 0
     assert err.startswith("proofgpt: error: notebooks/01_boom.ipynb: cell 4 ")
     assert "ZeroDivisionError" in err
     partial = tmp_path / "reports" / "smoke" / "t" / "01_boom.ipynb"
     nb = nbformat.read(partial, as_version=4)
     assert any(o.get("ename") == "ZeroDivisionError" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert not (tmp_path / "reports" / "smoke" / "t" / "02_after.ipynb").exists()  # stopped at the first failure
+    # papermill's kernel_name="python3" ran this very interpreter (the venv's ipykernel)
+    (printed,) = [c for c in nb.cells if c.source.startswith("import sys")]
+    assert printed.outputs[0]["text"].strip() == sys.executable
+    assert "papermill-error-cell" in nb.cells[0].source  # papermill's banner points at the failing cell
 
 
 # ------------------------------------------------------------------ helpers the notebooks call
