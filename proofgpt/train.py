@@ -45,6 +45,7 @@ import os
 import pickle
 import platform
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -253,9 +254,11 @@ def load_checkpoint(path, map_location="cpu") -> tuple[dict, dict]:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        msg = str(e)
-        if "Unsupported global" in msg:
-            what = msg.split("Unsupported global:")[1].split("was not")[0].strip().rstrip(",")
+        # torch names the forbidden global differently across versions: "Unsupported global: GLOBAL
+        # posix.system" or "unsupported GLOBAL posix.system whose module posix is blocked"
+        found = re.search(r"GLOBAL\s+([\w.]+)", str(e))
+        if found:
+            what = found.group(1)
             raise UserError(f"{path}: refused to load: it holds a pickled Python object ({what}), "
                             f"not only tensors; checkpoints are loaded with weights_only=True") from None
         raise UserError(f"{path}: truncated or corrupt checkpoint (not a readable torch file)") from None
@@ -802,7 +805,8 @@ def main(argv=None) -> int:
     args, unknown = parser.parse_known_args(argv)
     overrides = list(args.overrides)
     for u in unknown:
-        if u.startswith("--") and "." in u.split("=")[0]:
+        # `--train.lr=3e-4`, and key=value after an option (argparse takes positionals in one run)
+        if "=" in u and (not u.startswith("-") or (u.startswith("--") and "." in u.split("=")[0])):
             overrides.append(u)
         else:
             parser.error(f"unrecognized argument {u!r}")

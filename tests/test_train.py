@@ -1,0 +1,239 @@
+"""The training loop on real (generated) data: loss falls, run dir layout, exact resume,
+refusals, divergence, weights_only checkpoints, the CLI.
+
+Run: .venv/bin/python -m pytest -q tests/test_train.py
+Each training here is the smoke profile (0.12M params, ~30 steps per epoch): seconds.
+"""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from proofgpt import train as train_mod
+from proofgpt.config import load_profile
+from proofgpt.errors import UserError
+from proofgpt.train import (TIMING_FIELDS, best_checkpoints, get_lr, load_checkpoint, load_model, main, train,
+                            weights_sha256)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_smoke_corpus(out_dir, n_chars=30000, seed=0):
+    """Generate a corpus and split it beside itself (what `make data` does, in small)."""
+    from proofgpt.generate import write_corpus
+    from proofgpt.split import split_corpus
+
+    corpus = out_dir / "training.txt"
+    write_corpus(corpus, seed=seed, n_chars=n_chars, progress=False)
+    split_corpus(corpus, out_dir, seed=0, val_frac=0.1)
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_smoke_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def smoke(corpus, *overrides):
+    return load_profile("smoke", [f"data.path={corpus}", "data.generate_chars=0", *overrides])
+
+
+def rows(run_dir, kind=None):
+    with open(run_dir / "metrics.jsonl", encoding="utf-8") as f:
+        out = [json.loads(line) for line in f]
+    return [r for r in out if kind is None or r["kind"] == kind]
+
+
+def strip_timing(rs):
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rs]
+
+
+def assert_same_state(a, b):
+    """Bitwise-equal model and optimizer state of two checkpoints."""
+    pa, pb = load_checkpoint(a)[0], load_checkpoint(b)[0]
+    assert pa["model"].keys() == pb["model"].keys()
+    for k in pa["model"]:
+        assert torch.equal(pa["model"][k], pb["model"][k]), k
+    for sa, sb in zip(pa["optimizer"]["state"].values(), pb["optimizer"]["state"].values()):
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), k
+
+
+def test_get_lr_known_values():
+    # warmup 10 of 100 steps, 1.0 -> 0.1: (step+1)/11 during warmup, cosine midpoint 0.55, floor after
+    lrs = [get_lr(s, 1.0, 0.1, 10, 100) for s in range(120)]
+    assert lrs[0] == pytest.approx(1 / 11) and lrs[9] == pytest.approx(10 / 11)
+    assert lrs[10] == pytest.approx(1.0) and lrs[55] == pytest.approx(0.55) and lrs[100] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # never rises after warmup
+    assert min(lrs[10:]) >= 0.1 - 1e-12  # the floor holds after warmup (warmup starts below it)
+
+
+@pytest.mark.slow
+def test_smoke_run_learns_and_lays_out_the_run_dir(corpus, tmp_path):
+    run = tmp_path / "run"
+    summary = train(smoke(corpus), run, progress=False)
+    assert summary["status"] == "completed" and summary["epoch"] == 2
+
+    train_rows, evals, stops = rows(run, "train"), rows(run, "eval"), rows(run, "stop")
+    assert [r["step"] for r in train_rows] == list(range(1, summary["step"] + 1))
+    assert set(train_rows[0]) == {"kind", "step", "epoch", "loss", "grad_norm", "lr", "tokens", "tokens_per_s",
+                                  "elapsed_s"}
+    assert set(evals[0]) == {"kind", "step", "epoch", "train_loss", "val_loss", "val_ppl", "val_bpb",
+                             "structural_pct", "verified_pct"}
+    assert len(stops) == 1 and "completed 2 epochs" in stops[0]["reason"]
+    # loss falls: from ~ln 256 = 5.5 nats to well under half of it
+    assert train_rows[0]["loss"] > 4.5
+    assert evals[-1]["val_loss"] < 0.6 * evals[0]["val_loss"]
+    assert evals[-1]["val_bpb"] == pytest.approx(evals[-1]["val_loss"] / math.log(2))
+    assert evals[-1]["val_ppl"] == pytest.approx(math.exp(evals[-1]["val_loss"]))
+    assert all(r["tokens"] > 0 for r in train_rows) and train_rows[-1]["tokens"] > train_rows[0]["tokens"]
+    assert train_rows[3]["lr"] > train_rows[0]["lr"] and train_rows[-1]["lr"] < train_rows[10]["lr"]
+
+    cfg_json = json.loads((run / "config.json").read_text())
+    assert cfg_json["config"]["model"]["d_model"] == 64
+    assert cfg_json["derived"]["tokens_per_step"] == 1024 and cfg_json["derived"]["n_params"] > 100_000
+    assert cfg_json["derived"]["steps_per_epoch"] * 2 == summary["step"]
+    env = cfg_json["env"]
+    assert env["torch"] == torch.__version__ and env["device"] == "cpu" and "git_dirty" in env
+    assert len(cfg_json["data"]["train_sha256"]) == 64
+
+    # checkpoints: last + best 3 by val loss, each a .pt (weights_only) with a .json beside it
+    best = best_checkpoints(run / "ckpt")
+    assert len(best) == 3 and not list((run / "ckpt").glob(".*.tmp"))
+    best_losses = sorted(r["val_loss"] for r in evals)[:3]
+    assert [b[0] for b in best] == pytest.approx(best_losses)
+    for pt in [run / "ckpt" / "last.pt"] + [b[2] for b in best]:
+        payload = torch.load(pt, weights_only=True)
+        assert {"model", "optimizer", "rng", "meta_json"} <= set(payload)
+        meta = json.loads(pt.with_suffix(".json").read_text())
+        assert meta["data_sha256"] == cfg_json["data"]["train_sha256"]
+        assert set(meta["state"]) >= {"step", "epoch", "row_in_epoch", "metrics_n_bytes", "best_val_loss"}
+
+    # load_model: a run dir means its best checkpoint
+    model, meta = load_model(run)
+    assert meta["path"] == str(best[0][2]) and not model.training
+    assert meta["state"]["val_loss"] == pytest.approx(best_losses[0])
+    assert weights_sha256(model) == weights_sha256(load_model(best[0][2])[0])
+
+
+@pytest.mark.slow
+def test_interrupted_and_resumed_run_is_identical(corpus, tmp_path, monkeypatch):
+    cfg = smoke(corpus, "train.epochs=1")
+    ref = train(cfg, tmp_path / "ref", progress=False)
+
+    # crash mid-step 23 (after checkpoints at 20 and an eval at 20), then resume from ckpt/last.pt
+    def crash(name, step):
+        if name == "step" and step == 22:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "_hook", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=False)
+    monkeypatch.undo()
+    assert rows(tmp_path / "cut", "train")[-1]["step"] == 22  # the rows after the checkpoint exist ...
+    resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
+    assert resumed["weights_sha256"] == ref["weights_sha256"]
+    assert_same_state(tmp_path / "ref" / "ckpt" / "last.pt", tmp_path / "cut" / "ckpt" / "last.pt")
+    # ... and were cut back before being written again: metrics equal but for timing
+    assert strip_timing(rows(tmp_path / "cut")) == strip_timing(rows(tmp_path / "ref"))
+    names = sorted(p.name for p in (tmp_path / "ref" / "ckpt").iterdir())
+    assert sorted(p.name for p in (tmp_path / "cut" / "ckpt").iterdir()) == names
+
+
+@pytest.mark.slow
+def test_resume_refusals_and_force(corpus, tmp_path):
+    run = tmp_path / "run"
+    train(smoke(corpus, "train.max_steps=6", "train.eval_every=none"), run, progress=False)
+    # a fresh start on a run dir with checkpoints is refused
+    with pytest.raises(UserError, match="--resume"):
+        train(smoke(corpus), run, progress=False)
+    # incompatible model config
+    with pytest.raises(UserError, match=r"last\.pt: cannot resume .*model\.d_model: checkpoint 64, now 32"):
+        train(smoke(corpus, "model.d_model=32"), run, resume=True, progress=False)
+    # different train data
+    other = tmp_path / "other"
+    other.mkdir()
+    other_corpus = make_smoke_corpus(other, seed=1)
+    with pytest.raises(UserError, match=r"last\.pt: cannot resume on different train data.*--force"):
+        train(smoke(other_corpus, "train.max_steps=8"), run, resume=True, progress=False)
+    s = train(smoke(other_corpus, "train.max_steps=8", "train.eval_every=none"), run, resume=True, force=True,
+              progress=False)
+    assert s["step"] == 8 and s["status"] == "max_steps"
+
+
+@pytest.mark.slow
+def test_truncated_checkpoint_and_resume_from_another(corpus, tmp_path):
+    run = tmp_path / "run"
+    train(smoke(corpus, "train.max_steps=10"), run, progress=False)
+    last = run / "ckpt" / "last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError) as e:
+        load_checkpoint(last)
+    assert str(e.value).startswith(f"{last}: truncated or corrupt checkpoint") and "\n" not in str(e.value)
+    r = subprocess.run([sys.executable, "-m", "proofgpt", "train", "--run", str(run), "--resume"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip().startswith(f"proofgpt: error: {last}: truncated or corrupt")
+    assert "Traceback" not in r.stderr
+    # the best checkpoints are intact, and --resume can be pointed at one
+    best = best_checkpoints(run / "ckpt")
+    assert best
+    code = main(["--profile", "smoke", "--run", str(run), "--resume", str(best[-1][2]), f"data.path={corpus}",
+                 "data.generate_chars=0", "train.max_steps=12", "--no-progress"])
+    assert code == 0
+    assert load_checkpoint(last)[1]["state"]["step"] == 12
+    steps = [r["step"] for r in rows(run, "train")]
+    assert steps == list(range(1, 13))  # metrics continue from the chosen checkpoint, no duplicates
+
+
+def test_pickle_payload_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "meta_json": "{}", "x": Payload()}, evil)
+    with pytest.raises(UserError, match=r"evil\.pt: refused to load: it holds a pickled Python object"):
+        load_checkpoint(evil)
+    with pytest.raises(UserError, match="refused"):
+        load_model(evil)
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_divergence_stops_and_keeps_the_best_checkpoint(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["--profile", "smoke", "--run", str(run), f"data.path={corpus}", "data.generate_chars=0", "--no-progress"]
+    assert main(base + ["train.max_steps=10"]) == 0
+    best_before = best_checkpoints(run / "ckpt")
+    sha_before = weights_sha256(load_model(run)[0])
+    capsys.readouterr()
+    code = main(base + ["--resume", "train.lr=1e6", "train.max_steps=40"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "training diverged" in err and "loss" in err and str(run / "ckpt") in err
+    stop = rows(run, "stop")[-1]
+    assert "diverged" in stop["reason"] and stop["step"] < 40
+    assert best_checkpoints(run / "ckpt") == best_before
+    assert weights_sha256(load_model(run)[0]) == sha_before
+
+
+def test_cli_help_and_bad_overrides(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--resume" in out and "train.lr=" in out and "torchrun" in out
+    with pytest.raises(UserError, match="did you mean 'lr'"):
+        main(["--profile", "smoke", "--run", str(tmp_path / "x"), "train.lrr=1"])
+    with pytest.raises(UserError, match=r"last\.pt: no such checkpoint"):
+        main(["--run", str(tmp_path / "none"), "--resume"])
+    with pytest.raises(UserError, match=r"last\.pt: no checkpoint to resume from"):
+        main(["--profile", "smoke", "--run", str(tmp_path / "none"), "--resume"])
