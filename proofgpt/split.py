@@ -4,7 +4,9 @@
 
 - boundaries: whole certificates go to one side; nothing is ever cut;
 - grouped: certificates whose theorem statements are identical (the `@T` text after ' : ')
-  go to the same side, so val never asks for a theorem the model saw proved in train;
+  go to the same side, so val never asks for a theorem the model saw proved in train; and a
+  certificate that cites an earlier one as a lemma (`@P group_walk_12 : ...`) goes with it,
+  so train.txt and val.txt each verify on their own;
 - stratified: each structure × family stratum (from the meta sidecar; length quintiles for a
   corpus without one) sends ~val_frac of its characters to val;
 - exact: a final pass moves the best-sized groups across until val holds val_frac of the
@@ -55,6 +57,41 @@ def structure_of(cert: str) -> str:
             if len(names.split()) == 1 and not what.strip()[:1].isupper():
                 return what.strip()
     return "?"
+
+
+def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
+    """Group ids (0..G-1, by first member) joining certificates that must share a side:
+    identical theorem statements, and a certificate with each earlier one it cites as a lemma
+    (`@P name` equal to an earlier hypothesis-free `@T name`), so either side checks on its own.
+
+    ["@T a : x = x...", "@T b : y = y...", "@T c : x = x...", "@T d : ...\n@P b : ..."] -> ([0, 1, 0, 1], 1)
+    """
+    parent = list(range(len(texts)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with_statement: dict[str, int] = {}
+    lemma_names: dict[str, int] = {}  # @T name -> certificate, for hypothesis-free theorems seen so far
+    n_links = 0
+    for i, text in enumerate(texts):
+        stmt = statement_of(text)
+        j = first_with_statement.setdefault(stmt, i)
+        parent[find(i)] = find(j)
+        for line in text.split("\n"):
+            if line.startswith("@P ") and " : " in line:
+                cited = lemma_names.get(line[3:].split(" : ", 1)[0].strip())
+                if cited is not None and find(cited) != find(i):
+                    parent[find(i)] = find(cited)
+                    n_links += 1
+        name = _name(text)
+        if name is not None and "→" not in stmt:
+            lemma_names.setdefault(name, i)
+    roots: dict[int, int] = {}
+    return np.array([roots.setdefault(find(i), len(roots)) for i in range(len(texts))], dtype=np.int64), n_links
 
 
 def _length_strata(n_chars: np.ndarray) -> list[str]:
@@ -160,9 +197,8 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
     else:
         strata = _length_strata(n_chars)
         stratified_by = "length"
-    group_ids: dict[str, int] = {}
-    group_of = np.array([group_ids.setdefault(statement_of(t), len(group_ids)) for t in texts], dtype=np.int64)
-    n_groups = len(group_ids)
+    group_of, n_lemma_links = _groups(texts)
+    n_groups = int(group_of.max()) + 1
     if n_groups < 2:
         raise UserError(f"{input_path}: only one distinct theorem statement; a split needs at least two")
     group_size = np.bincount(group_of, weights=n_chars + 2, minlength=n_groups)  # + the blank-line separator
@@ -198,6 +234,7 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
         "n_chars": n_chars_side,
         "n_certificates": {side: len(idx) for side, idx in sides.items()},
         "n_groups": n_groups,
+        "n_lemma_links": n_lemma_links,  # certificates joined to an earlier one they cite
         "strata": per_stratum,
         "stratified_by": stratified_by,
         "meta": meta is not None,
@@ -236,7 +273,7 @@ def main(argv=None) -> int:
 
 def print_summary(m: dict, file=sys.stdout) -> None:
     n, b = m["n_certificates"], m["n_bytes"]
-    print(f"split {m['input']} (seed {m['seed']}, stratified by {m['stratified_by']}, {m['n_groups']} statement groups)", file=file)
+    print(f"split {m['input']} (seed {m['seed']}, stratified by {m['stratified_by']}, {m['n_groups']:,} groups that stay together)", file=file)
     print(f"  train {n['train']:>7,} certificates {b['train']:>11,} bytes", file=file)
     print(f"  val   {n['val']:>7,} certificates {b['val']:>11,} bytes", file=file)
     err = m["val_frac_actual"] / m["val_frac"] - 1

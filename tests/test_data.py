@@ -194,7 +194,9 @@ def test_prepare_generates_then_reuses_then_regenerates(tmp_path, capsys):
     assert r["generated"] and r["owner"] == "ours"
     assert r["verified_frac"] == 1.0
     assert 0 < r["entropy_bound_bpb"] < 8
-    assert r["packing"][512]["efficiency"] > 0.9 and set(r["packing"]) == {512, 1024}
+    assert set(r["packing"]) == {512, 1024}
+    for p in r["packing"].values():  # close to what these lengths allow (~60 rows: one row is 1.7 %)
+        assert p["efficiency_bound"] - 0.05 <= p["efficiency"] <= p["efficiency_bound"]
     assert abs(r["split"]["val_frac_actual"] / 0.1 - 1) < 0.05  # small corpus: a few dozen groups
     for f in ("training.txt", "training.meta.jsonl", "training.manifest.json", "train.txt", "val.txt", "split.json", "prepare.json"):
         assert (tmp_path / f).exists(), f
@@ -240,3 +242,15 @@ def test_prepare_edited_generated_file_is_the_users(tmp_path, capsys):
     corpus.write_text(corpus.read_text(encoding="utf-8") + "\n" + SYMM + "\n", encoding="utf-8")
     assert corpus_owner(corpus) == "user"
     assert corpus_owner(tmp_path / "absent.txt") == "absent"
+
+
+def test_histogram_integer_bins_and_tail():
+    from proofgpt.data import histogram
+
+    assert histogram([1, 2, 2, 9], n_bins=2) == [(1, 5, 3), (6, 10, 1)]
+    assert histogram([5, 5]) == [(5, 5, 2)]
+    assert histogram([]) == []
+    values = list(range(100)) * 3 + [10_000]  # one outlier gets its own last bin
+    rows = histogram(values, n_bins=10)
+    assert rows[-1] == (rows[-2][1] + 1, 10_000, 1) or rows[-1][1] == 10_000
+    assert sum(c for _, _, c in rows) == len(values)

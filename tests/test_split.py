@@ -282,3 +282,36 @@ def test_crlf_and_bom_normalised_with_warning(tmp_path):
     assert Counter(train + val) == Counter(texts)
     assert b"\r" not in (tmp_path / "out" / "train.txt").read_bytes()
     assert "val share" in r.stdout
+
+
+# --- lemma citations and the real generator --------------------------------------------------
+
+
+def test_lemma_citation_keeps_cited_certificate_on_the_same_side(tmp_path):
+    """d cites b (`@P b : ...`, b proved earlier in the file): they share a side, b first."""
+    texts, _ = make_corpus(200, seed=9)
+    cited = texts[10]
+    name = cited.split(" : ")[0][3:]
+    citing = f"@T cites : q = q\n@C S : group\n@C q : S\n@P {name} : {statement_of(cited)}\n@G q = q\nrfl\nqed"
+    texts.append(citing)
+    path = write_corpus(tmp_path, texts)
+    for seed in range(4):
+        m = split_corpus(path, tmp_path / "out", seed=seed, val_frac=0.5)
+        train, val = read_side(tmp_path / "out", "train"), read_side(tmp_path / "out", "val")
+        side = train if citing in train else val
+        assert cited in side and side.index(cited) < side.index(citing)
+        assert m["n_lemma_links"] == 1
+
+
+@pytest.mark.slow
+def test_generated_corpus_each_side_verifies_on_its_own(tmp_path):
+    generate = pytest.importorskip("proofgpt.generate", reason="proofgpt/generate.py not written yet")
+    check = pytest.importorskip("proofgpt.check", reason="proofgpt/check.py not written yet")
+    path = generate.write_corpus(tmp_path / "training.txt", seed=0, n_chars=60_000, progress=False) and tmp_path / "training.txt"
+    m = split_corpus(path, tmp_path / "out", seed=0)
+    assert m["stratified_by"] == "structure×family"
+    assert abs(m["val_frac_actual"] / 0.1 - 1) < 0.005
+    whole = check.check_corpus(split_blocks(path.read_text(encoding="utf-8"))).counts["verified"]
+    train = check.check_corpus(split_blocks((tmp_path / "out" / "train.txt").read_text(encoding="utf-8"))).counts["verified"]
+    val = check.check_corpus(split_blocks((tmp_path / "out" / "val.txt").read_text(encoding="utf-8"))).counts["verified"]
+    assert train + val == whole  # no certificate lost a lemma it cites to the other side
