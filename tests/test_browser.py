@@ -15,6 +15,7 @@ Refs: https://playwright.dev/python/docs/api/class-browsertype ,
 """
 
 import json
+import re
 import os
 import secrets
 import shutil
@@ -54,6 +55,14 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not ins
 
 # ---------------------------------------------------------------- JupyterLab server
 
+LAB_SETTINGS = {
+    # no news / update checks: they would reach the network and pop up a toast
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # every cell in the DOM, so "all cells have run" can be read off the page
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago on 127.0.0.1, e.g. 43127."""
     with socket.socket() as s:
@@ -71,10 +80,10 @@ class Lab:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir / "jupyterlab.log"
         settings = state_dir / "settings"
-        # no news / update checks: they would reach the network and pop up a toast
-        notif = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-        notif.parent.mkdir(parents=True, exist_ok=True)
-        notif.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        for plugin, values in LAB_SETTINGS.items():
+            f = settings / f"{plugin}.jupyterlab-settings"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(values))
         env = dict(os.environ,
                    JUPYTER_CONFIG_DIR=str(state_dir / "config"),  # no user config leaks in
                    JUPYTER_RUNTIME_DIR=str(state_dir / "runtime"),
@@ -179,7 +188,7 @@ def browser_context(tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser_context, request):
+def page(browser_context, lab, request):
     """A new tab; on failure a screenshot test-artifacts/<test>-failed.png is kept."""
     page = browser_context.new_page()
     errors = []
@@ -194,13 +203,17 @@ def page(browser_context, request):
         except Exception:  # the page may be gone; the original failure matters more
             pass
     page.close()
+    for session in lab.api("sessions"):  # free the kernel's CPU and memory for the next test
+        lab.api(f"sessions/{session['id']}", method="DELETE")
 
 
 # ---------------------------------------------------------------- JupyterLab UI helpers
 
 def open_notebook(page, lab: Lab, name: str) -> None:
     """Open lab/tree/<name> and wait until its kernel is idle."""
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    # a workspace of its own, so the page shows this notebook only (no tabs restored from other tests)
+    workspace = re.sub(r"\W", "-", name)
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{name}?token={lab.token}&reset")
     page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for()
     lab.wait_kernel_connected(name)
     idle_kernel(page)
@@ -216,6 +229,29 @@ def run_all_cells(page) -> None:
     """Run menu -> Run All Cells, as a user would."""
     page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def wait_all_cells_ran(page, timeout_ms: float = UI_TIMEOUT_MS) -> None:
+    """Wait until every code cell of the open notebook shows an execution count, or one failed.
+
+    A failed cell shows its traceback in the page; the test then fails with that text.
+    (JupyterLab renders a traceback as stderr, so failure is read off the prompts: none
+    running, some run, the rest never reached.)
+    """
+    state = page.wait_for_function("""() => {
+        const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]
+            .map(e => e.textContent.trim());
+        const n_run = prompts.filter(t => /^\\[\\d+\\]:$/.test(t)).length;
+        if (prompts.length === 0 || prompts.includes('[*]:')) return false;  // still running
+        if (n_run === prompts.length) return 'done';
+        return n_run > 0 ? 'stopped' : false;  // Run All stops at a failing cell: the rest stay [ ]
+    }""", timeout=timeout_ms).json_value()
+    if state == "stopped":
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        last_run = max(i for i in range(cells.count())
+                       if re.fullmatch(r"\[\d+\]:", cells.nth(i).locator(".jp-InputArea-prompt").inner_text().strip()))
+        out = cells.nth(last_run).locator(".jp-OutputArea").inner_text()
+        pytest.fail(f"a notebook cell failed in JupyterLab (code cell {last_run + 1}):\n{out[-3000:]}")
 
 
 def write_notebook(path: Path, sources: list[str]) -> None:
@@ -245,12 +281,22 @@ w.VBox([slider, button, out])
 """
 
 
+def test_failing_cell_is_reported(lab, page):
+    """The harness itself: a cell that raises fails the wait with the traceback, not a timeout."""
+    write_notebook(lab.root_dir / "raises.ipynb", ["x = 1", "raise ValueError('boom from the notebook')", "y = 2"])
+    open_notebook(page, lab, "raises.ipynb")
+    run_all_cells(page)
+    with pytest.raises(pytest.fail.Exception, match="boom from the notebook"):
+        wait_all_cells_ran(page)
+
+
 def test_widgets_render_and_respond_in_jupyterlab(lab, page):
     """Infrastructure check: ipywidgets render in JupyterLab, a slider moves, a click reaches Python."""
     write_notebook(lab.root_dir / "widgets_smoke.ipynb", ["print('kernel', 40 + 2)", WIDGET_CELL])
     open_notebook(page, lab, "widgets_smoke.ipynb")
     run_all_cells(page)
-    page.get_by_text("kernel 42").wait_for()
+    wait_all_cells_ran(page)
+    sync_api.expect(page.locator(".jp-CodeCell").first.locator(".jp-OutputArea-output")).to_have_text("kernel 42")
 
     handle = page.locator(".t-slider .noUi-handle")
     handle.focus()
@@ -263,4 +309,85 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, page):
     sync_api.expect(page.locator(".t-output")).to_contain_text("clicked with n=5")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-widgets-smoke.png"))
+    assert not page.js_errors, page.js_errors
+
+
+# ---------------------------------------------------------------- the workbook's sampler
+
+NOTEBOOK = "05_sample_analysis.ipynb"
+PROBE = """\
+# browser test probe: what the kernel sees (re-run after the browser moved the slider)
+print(f"probe: temperature={sampler.temperature.value:.2f} theorem={sampler.theorem.value} "
+      f"verdict={widgets.verdict_text(sampler.verdict)}")
+"""
+VERDICT_RE = r"^(verified|structural \(not verified at line .+\)|rejected at line .+)$"  # widgets.verdict_text
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """A finished smoke-profile run in tmp, made by the CLI a user would run (~10-20 s on 2 cores)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    r = subprocess.run([sys.executable, "-m", "proofgpt", "train", "--profile", "smoke",
+                        "--run", str(run_dir), "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"smoke training failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    assert (run_dir / "ckpt" / "last.pt").exists(), sorted(p.name for p in run_dir.rglob("*"))
+    return run_dir
+
+
+def notebook_with_parameters(src: Path, dst: Path, params: dict, extra_cells=()) -> None:
+    """Copy a notebook, adding a cell after its `parameters` cell that sets `params` (as papermill
+    does, tagged injected-parameters), and append `extra_cells`."""
+    nb = nbformat.read(src, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    code = "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    injected = nbformat.v4.new_code_cell(code, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(i + 1, injected)
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in extra_cells]
+    nbformat.write(nb, dst)
+
+
+def test_sample_analysis_sampler_in_jupyterlab(lab, page, smoke_run):
+    """05_sample_analysis in JupyterLab on a smoke run: Run All, pick a theorem, move the
+    temperature slider, click Generate -> a sample with the checker's verdict; the kernel saw it all."""
+    src = ROOT / "notebooks" / NOTEBOOK
+    assert src.exists(), f"{src} missing"
+    notebook_with_parameters(src, lab.root_dir / NOTEBOOK,
+                             {"profile": "smoke", "run_dir": str(smoke_run)}, [PROBE])
+    open_notebook(page, lab, NOTEBOOK)
+    run_all_cells(page)
+    wait_all_cells_ran(page, timeout_ms=180_000)  # the notebook samples a sweep and evaluates
+
+    sampler = page.locator(".proofgpt-sampler")
+    sampler.scroll_into_view_if_needed()
+    output = page.locator(".proofgpt-output")
+    verdict = output.locator(".proofgpt-verdict")
+    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))  # the notebook's own press
+    probe = page.locator(".jp-CodeCell").last
+    sync_api.expect(probe.locator(".jp-OutputArea-output")).to_contain_text("probe: temperature=0.80 theorem=0")
+
+    # a different theorem, so the new sample cannot be mistaken for the notebook's
+    picker = page.locator(".proofgpt-theorem select")
+    picker.select_option(index=1)
+    name = picker.locator("option").nth(1).inner_text().split(": ", 1)[1]
+    handle = page.locator(".proofgpt-temperature .noUi-handle")
+    handle.focus()
+    for _ in range(4):  # step 0.05: 0.80 -> 0.60
+        handle.press("ArrowLeft")
+    sync_api.expect(page.locator(".proofgpt-temperature .widget-readout")).to_have_text("0.60")
+
+    page.locator("button.proofgpt-generate").click()
+    sync_api.expect(output).to_contain_text(f"@T {name}")  # the sample (and ground truth) of theorem 1
+    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))
+    sync_api.expect(page.locator("button.proofgpt-generate")).to_be_enabled()
+    shown = verdict.inner_text()
+    sampler.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-05-sampler.png"))
+
+    # re-run the probe: the kernel has the slider's value, the picked theorem and the shown verdict
+    probe.locator(".cm-content").click()
+    page.keyboard.press("Control+Enter")
+    sync_api.expect(probe.locator(".jp-OutputArea-output")).to_have_text(
+        f"probe: temperature=0.60 theorem=1 verdict={shown}")
     assert not page.js_errors, page.js_errors
