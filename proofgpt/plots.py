@@ -103,8 +103,10 @@ def packed_rows(tokens, n_real, n_rows: int = 32, title: str = "packed rows") ->
     tokens: (n_rows, ctx+1) uint8, n_real: (n_rows,) real tokens per row (a prefix).
     A certificate ends after its b"\\n\\n" separator, so colours change right after one.
     """
-    tokens = np.asarray(tokens)[:n_rows]
-    n_real = np.asarray(n_real)[:n_rows]
+    n_total = len(n_real)
+    pick = np.unique(np.linspace(0, n_total - 1, min(n_rows, n_total)).astype(int))  # spread over the pack:
+    tokens = np.asarray(tokens)[pick]  # best-fit-decreasing puts the longest certificates first
+    n_real = np.asarray(n_real)[pick]
     R, W = tokens.shape  # (rows, ctx+1)
     seg = np.full((R, W), np.nan)
     for r in range(R):
@@ -118,9 +120,10 @@ def packed_rows(tokens, n_real, n_rows: int = 32, title: str = "packed rows") ->
     cmap = ListedColormap([f"C{i}" for i in range(10)]).with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(seg), aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=9)
     eff = n_real.sum() / max(R * W, 1)
-    ax.set_title(f"{title}: first {R} rows, {100 * eff:.1f}% real tokens (white = padding)")
+    ax.set_title(f"{title}: {R} of {n_total} rows, evenly spaced; {100 * eff:.1f}% real tokens (white = padding)")
     ax.set_xlabel("position in row")
     ax.set_ylabel("row")
+    ax.set_yticks(range(R), [str(i) for i in pick], fontsize=6)
     return fig
 
 
@@ -149,7 +152,6 @@ def training_curves(metrics: list, entropy_bound_bpb: float | None = None) -> Fi
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     ax.plot(*_series(evals, "val_ppl"), "o-", color="C1", ms=3)
-    ax.set_yscale("log")
     ax.set_title("val perplexity")
     ax = axes[0, 2]
     ax.plot(*_series(evals, "val_bpb"), "o-", color="C1", ms=3, label="val bits/byte")
@@ -167,6 +169,8 @@ def training_curves(metrics: list, entropy_bound_bpb: float | None = None) -> Fi
     ax.plot(*_series(evals, "structural_pct"), "o-", ms=3, color="C4", label="structural %")
     ax.plot(*_series(evals, "verified_pct"), "o-", ms=3, color="C5", label="verified %")
     ax.set_ylim(-2, 102)
+    if not any(r.get("verified_pct") is not None for r in evals):
+        ax.text(0.5, 0.5, "no validity monitor in this run", ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_title("validity of samples")
     ax.legend(fontsize=7)
     for ax in axes.flat:
