@@ -260,7 +260,7 @@ def _premise_error(pname, lhs, rhs, canon, structure, hyps, lemmas):
     usable = [c for s, c in candidates if s in STRUCTURES and axioms_subset(STRUCTURES[s], structure)]
     if not usable:
         return f"premise {pname}: lemma from a structure whose axioms are not among {structure.name}'s"
-    if any(canon == c[0] for c in usable):
+    if any(canon == c[0] or canon == c[1] for c in usable):  # either side first
         return None
     return f"premise {pname}: statement differs from the lemma {pname}"
 

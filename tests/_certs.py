@@ -18,3 +18,10 @@ def small_corpus(seed: int = 0, n_chars: int = 100_000):
 @functools.lru_cache(maxsize=4)
 def small_blocks(seed: int = 0, n_chars: int = 100_000):
     return tuple(split_blocks(small_corpus(seed, n_chars)[0]))
+
+
+@functools.lru_cache(maxsize=4)
+def standalone_texts(seed: int = 0, n_chars: int = 100_000):
+    """Certificates that verify on their own (not citing an earlier certificate of the file)."""
+    from proofgpt.check import check_certificate
+    return tuple(b.text for b in small_blocks(seed, n_chars) if check_certificate(b.text).verified)
