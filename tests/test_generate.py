@@ -1,0 +1,129 @@
+"""The generator: determinism, 100 % verified, families/structures/operators covered, meta schema,
+entropy bound, lengths for ctx-512 packing, and the write/refuse-to-overwrite behaviour.
+
+Run: .venv/bin/python -m pytest -q tests/test_generate.py
+"""
+
+import json
+import statistics
+
+import pytest
+from _certs import small_blocks, small_corpus
+
+from proofgpt import paths
+from proofgpt.algebra import STRUCTURES
+from proofgpt.check import check_corpus
+from proofgpt.errors import UserError
+from proofgpt.generate import Chooser, entropy_bound_bpb, generate_corpus, is_ours, main, write_corpus
+
+META_KEYS = {"name", "structure", "family", "steps", "n_bytes", "term_size", "log2p"}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes():
+    a, meta_a = generate_corpus(seed=3, n_chars=20_000)
+    b, meta_b = generate_corpus(seed=3, n_chars=20_000)
+    c, _ = generate_corpus(seed=4, n_chars=20_000)
+    assert a == b and meta_a == meta_b
+    assert a != c
+
+
+def test_generated_corpus_verifies_100_percent():
+    report = check_corpus(small_blocks())
+    assert report.counts["verified"] == report.counts["total"] > 200
+
+
+def test_text_format_and_size():
+    text, meta = small_corpus()
+    assert text.endswith("qed\n") and "\n\n\n" not in text
+    assert 100_000 <= len(text) < 100_000 + 2_100
+    assert len(text.split("\n\n")) == len(meta) == len(small_blocks())
+
+
+def test_meta_schema_matches_each_certificate():
+    text, meta = small_corpus()
+    for m, block in zip(meta, text.split("\n\n")):
+        block = block.rstrip("\n")
+        assert set(m) == META_KEYS
+        assert m["n_bytes"] == len(block.encode("utf-8"))
+        assert block.startswith(f"@T {m['name']} : ")
+        assert f"@C {STRUCTURES[m['structure']].type_name} : {m['structure']}" in block
+        lines = block.split("\n")
+        assert m["steps"] == sum(1 for ln in lines if ln.startswith(("rw [", "symm", "rfl")))
+        assert m["family"] in ("catalog", "walk", "lemma", "hypothesis")
+        assert isinstance(m["term_size"], int) and m["term_size"] >= 1
+        assert m["log2p"] and all(isinstance(p, float) and p < 0 for p in m["log2p"])
+    names = [m["name"] for m in meta]
+    assert len(set(names)) == len(names)  # unique: later certificates cite earlier ones by name
+
+
+def test_coverage_of_families_structures_operators():
+    text, meta = small_corpus()
+    assert {m["family"] for m in meta} == {"catalog", "walk", "lemma", "hypothesis"}
+    assert {m["structure"] for m in meta} == set(STRUCTURES)
+    for sym in ("⁻¹", "ᶜ", "⊓", "⊔", "⊤", "⊥", "←", "→", "symm", " - -", "@P h2 : "):
+        assert sym in text, sym
+    steps = [m["steps"] for m in meta]
+    assert min(steps) <= 2 and max(steps) >= 20
+    # a lemma certificate cites a catalog fact or an earlier certificate's theorem
+    lemma_texts = [b for b, m in zip(text.split("\n\n"), meta) if m["family"] == "lemma"]
+    assert any("_walk_" in t.split("@G")[0].split("\n", 1)[1] or "_lemma_" in t.split("@G")[0].split("\n", 1)[1]
+               for t in lemma_texts)
+
+
+def test_lengths_suit_ctx_512_packing():
+    _, meta = small_corpus()
+    n_bytes = sorted(m["n_bytes"] for m in meta)
+    assert 250 <= statistics.median(n_bytes) <= 400
+    assert sum(n > 512 for n in n_bytes) / len(n_bytes) < 0.03
+
+
+def test_entropy_bound_known_answer():
+    # two certificates of 4 bytes each; choices of probability 1/2, 1/8 and 1/4: 1 + 3 + 2 = 6 bits / 8 bytes
+    assert entropy_bound_bpb([{"log2p": [-1.0, -3.0]}, {"log2p": [-2.0]}], 8) == 0.75
+    text, meta = small_corpus()
+    bound = entropy_bound_bpb(meta, len(text.encode("utf-8")))
+    assert 0.01 < bound < 1.0
+
+
+def test_chooser_logs_every_kept_choice():
+    ch = Chooser(0)
+    ch.choice("abcd")
+    ch.weighted("ab", (3, 1))
+    ch.choice("a")  # a choice among one is certain: nothing logged
+    assert ch.log2p[0] == -2.0 and ch.log2p[1] in (pytest.approx(-0.415, abs=1e-3), -2.0)
+    assert len(ch.log2p) == 2
+    assert ch.pick_until([1, 2, 3, 4], lambda v: v == 3) == 3 and ch.log2p[-1] >= -2.0
+    assert ch.pick_until([1, 2], lambda v: False) is None
+
+
+def test_write_corpus_and_manifest(tmp_path):
+    out = tmp_path / "training.txt"
+    manifest = write_corpus(out, seed=1, n_chars=8_000, progress=False)
+    text = out.read_text(encoding="utf-8")
+    meta = [json.loads(ln) for ln in paths.meta_path(out).read_text(encoding="utf-8").splitlines()]
+    on_disk = json.loads(paths.manifest_path(out).read_text(encoding="utf-8"))
+    assert on_disk == manifest
+    assert set(manifest) == {"generator", "version", "seed", "chars", "sha256", "n_certificates", "entropy_bound_bpb"}
+    assert manifest["n_certificates"] == len(meta) == len(text.split("\n\n"))
+    assert manifest["seed"] == 1 and manifest["chars"] == 8_000
+    assert manifest["entropy_bound_bpb"] == pytest.approx(entropy_bound_bpb(meta, len(text.encode())))
+    assert is_ours(out)
+
+
+def test_main_refuses_to_overwrite_a_users_file(tmp_path, capsys):
+    out = tmp_path / "training.txt"
+    out.write_text("@T mine : a = a\n@C G : group\n@C a : G\n@G a = a\nrfl\nqed\n", encoding="utf-8")
+    with pytest.raises(UserError, match="not written by this generator"):
+        main(["--chars", "3000", "--out", str(out)])
+    assert out.read_text(encoding="utf-8").startswith("@T mine")
+    assert main(["--chars", "3000", "--out", str(out), "--force"]) == 0
+    assert "entropy bound:" in capsys.readouterr().out
+    first = out.read_bytes()
+    assert main(["--chars", "3000", "--out", str(out), "--seed", "0"]) == 0  # ours now: regenerated freely
+    assert out.read_bytes() == first
+    out.write_text(out.read_text(encoding="utf-8") + "\n@T edited : a = a\n", encoding="utf-8")  # user edit
+    assert not is_ours(out)
+    with pytest.raises(UserError):
+        main(["--chars", "3000", "--out", str(out)])
+    with pytest.raises(UserError):
+        main(["--chars", "0", "--out", str(out)])
