@@ -800,6 +800,7 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
         raise UserError(f"{paths.NOTEBOOKS_DIR}: no notebooks NN_*.ipynb" + (f" matching {only}" if only else ""))
     params = dict(params or {})
     check_parameters(params, nbs)
+    seed = params.pop("seed", seed)
     if params.get("data_path"):  # relative to where the user is, not the kernel's cwd (papermill#316)
         data_path = Path(params["data_path"]).expanduser().resolve()
         if not data_path.is_file():
@@ -866,9 +867,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-html", action="store_true", help="skip the HTML exports")
     args = ap.parse_args(argv)
     overrides, params, dotted = {}, {}, []
+    declared = {k: v for nb in notebooks() for k, v in notebook_parameters(nb).items()}
     for text in args.param:
         k, v = parse_param(text)
-        if k in ("profile", "run_dir", "seed"):
+        if isinstance(declared.get(k), str):
+            v = text.split("=", 1)[1]  # a string parameter keeps its text: -p data_path=2024.txt
+        if k in ("profile", "run_dir"):  # they also name the output folders
             raise UserError(f"-p {k}: use --{'run' if k == 'run_dir' else k} instead")
         if "." in k:
             dotted.append(text)  # parsed by the config's own rules ('none', '3e-4', ...)

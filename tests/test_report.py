@@ -66,9 +66,12 @@ def test_right_parameter_types_pass():
 
 @pytest.mark.parametrize("args, needle", [
     (["-p", "bogus=1"], "parameter 'bogus': unknown"),
-    (["-p", "data_path=3"], "parameter 'data_path': expected str"),
+    (["-p", "seed=abc"], "parameter 'seed': expected int"),
+    (["-p", "overrides=[1]"], "parameter 'overrides': expected dict"),
+    (["-p", "data_path=/no/such/corpus.txt"], "/no/such/corpus.txt: no such corpus file"),
     (["-p", "train.lrr=1e-3"], "did you mean 'lr'"),
-    (["-p", "seed=4"], "use --seed"),
+    (["-p", "run_dir=x"], "use --run"),
+    (["-p", "seed"], "expected key=value"),
 ])
 def test_cli_refuses_bad_parameters_in_one_line(args, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
