@@ -31,7 +31,7 @@ is no binary minus (write `a + -b`). The `parents` of a structure are the ones w
 all among its own: a lemma proved in a parent may be cited in a child (monoid -> ring, since
 a ring's multiplication is a monoid).
 
-The catalog holds 50 textbook facts, each with a proof script. A script step is a tactic; for
+The catalog holds 63 textbook facts, each with a proof script. A script step is a tactic; for
 `rw` the generator rewrites the first occurrence (pre-order, left side of the goal first) of
 the instance, unless the step spells out the goal it wants as `(tactic, goal)`. Facts may cite
 earlier facts of the catalog (`neg_mul` uses `zero_mul`). tests/test_check.py checks every
@@ -299,6 +299,20 @@ CATALOG_FACTS = [
        "symm", "rw [← inf_top b]", "rw [← sup_compl a]", "rw [inf_sup_left]", "rw [inf_comm b a]",
        "rw [h1]", ("rw [← compl_inf_self a]", "aᶜ ⊓ a ⊔ b ⊓ aᶜ = aᶜ"), "rw [inf_comm b aᶜ]",
        "rw [← inf_sup_left]", "rw [h2]", "rw [inf_top]"),
+    # De Morgan: a ⊓ b and aᶜ ⊔ bᶜ are complements (two lemmas), so the complement is unique (inline)
+    _f("inf_sup_compls", "boolean_algebra", "a ⊓ b ⊔ (aᶜ ⊔ bᶜ) = ⊤",
+       "rw [sup_inf_right]", "rw [← sup_assoc]", "rw [sup_compl]", "rw [sup_comm ⊤]", "rw [sup_top]",
+       "rw [top_inf]", "rw [sup_left_comm]", "rw [sup_compl]", "rw [sup_top]"),
+    _f("inf_inf_compls", "boolean_algebra", "a ⊓ b ⊓ (aᶜ ⊔ bᶜ) = ⊥",
+       "rw [inf_sup_left]", "rw [inf_right_comm a b]", "rw [inf_compl]", "rw [inf_comm ⊥]", "rw [inf_bot]",
+       "rw [inf_assoc]", "rw [inf_compl]", "rw [inf_bot]", "rw [sup_bot]"),
+    _f("compl_inf", "boolean_algebra", "(a ⊓ b)ᶜ = aᶜ ⊔ bᶜ",
+       "rw [← inf_top (a ⊓ b)ᶜ]", "rw [← inf_sup_compls a b]", "rw [inf_sup_left]", "rw [compl_inf_self]",
+       "rw [bot_sup]", ("rw [← inf_top (aᶜ ⊔ bᶜ)]", "(a ⊓ b)ᶜ ⊓ (aᶜ ⊔ bᶜ) = (aᶜ ⊔ bᶜ) ⊓ ⊤"),
+       "rw [← sup_compl (a ⊓ b)]", "rw [inf_sup_left (aᶜ ⊔ bᶜ)]", "rw [inf_comm (aᶜ ⊔ bᶜ) (a ⊓ b)]",
+       "rw [inf_inf_compls]", "rw [bot_sup]", "rw [inf_comm (aᶜ ⊔ bᶜ)]"),
+    _f("compl_sup", "boolean_algebra", "(a ⊔ b)ᶜ = aᶜ ⊓ bᶜ",
+       "rw [← compl_compl (aᶜ ⊓ bᶜ)]", "rw [compl_inf]", "rw [compl_compl]", "rw [compl_compl]"),
 ]
 
 CATALOG = {}  # name -> [Fact, ...] (a name may be proved in several structures)

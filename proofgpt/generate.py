@@ -503,9 +503,10 @@ def gen_catalog(ch, index, long):
         for side in parse_equation(h):
             names(side, base_consts)
     consts = _consts(ch)
+    ops, weights = ((0, 1, 2), (5, 4, 1)) if _BASE_BYTES[fact] < 380 else ((0, 1), (3, 1))  # big proofs: small terms
     mapping = {}
     for c in sorted(base_consts):
-        mapping[c] = random_term(ch, fact.structure, consts, ch.weighted((0, 1, 2), (5, 4, 1)))
+        mapping[c] = random_term(ch, fact.structure, consts, ch.weighted(ops, weights))
     if len(set(mapping.values())) < len(mapping):
         return None
     text = catalog_certificate(fact, f"{fact.name}_{index}", mapping)
@@ -514,11 +515,8 @@ def gen_catalog(ch, index, long):
     return text, fact.structure, len(steps) + 1, max(sizes + [1]), None, None
 
 
-def _base_bytes(f):
-    return len(catalog_certificate(f).encode())
-
-
-_SHORT_FACTS = [f for f in CATALOG_FACTS if _base_bytes(f) <= MAX_BYTES - 90]
+_BASE_BYTES = {f: len(catalog_certificate(f).encode()) for f in CATALOG_FACTS}
+_SHORT_FACTS = [f for f in CATALOG_FACTS if _BASE_BYTES[f] <= MAX_BYTES]  # 53 of 63 fit in 512 bytes
 
 FAMILIES = ("catalog", "walk", "lemma", "hypothesis")
 _FAMILY_WEIGHTS = (2, 4, 2, 2)
