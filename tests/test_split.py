@@ -87,8 +87,8 @@ def read_side(out: Path, side: str) -> list[str]:
 
 
 def run_cli(*args, cwd=None):
-    env = {**os.environ, "PROOFGPT_TRACEBACK": ""}
-    env.pop("PROOFGPT_TRACEBACK")
+    env = dict(os.environ)
+    env.pop("PROOFGPT_TRACEBACK", None)  # we want the one-line error, not a traceback
     return subprocess.run([sys.executable, "-m", "proofgpt", *args], capture_output=True, text=True, cwd=cwd or ROOT, env=env)
 
 
@@ -307,7 +307,8 @@ def test_lemma_citation_keeps_cited_certificate_on_the_same_side(tmp_path):
 def test_generated_corpus_each_side_verifies_on_its_own(tmp_path):
     generate = pytest.importorskip("proofgpt.generate", reason="proofgpt/generate.py not written yet")
     check = pytest.importorskip("proofgpt.check", reason="proofgpt/check.py not written yet")
-    path = generate.write_corpus(tmp_path / "training.txt", seed=0, n_chars=60_000, progress=False) and tmp_path / "training.txt"
+    path = tmp_path / "training.txt"
+    generate.write_corpus(path, seed=0, n_chars=60_000, progress=False)
     m = split_corpus(path, tmp_path / "out", seed=0)
     assert m["stratified_by"] == "structure×family"
     assert abs(m["val_frac_actual"] / 0.1 - 1) < 0.005
