@@ -74,6 +74,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("proofgpt: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `proofgpt data stats FILE | head`: the reader left; that is fine
+        sys.stderr.close()
+        return 0
     except OSError as e:
         print(f"proofgpt: error: {e}", file=sys.stderr)
     return 2
