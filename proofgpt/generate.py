@@ -18,7 +18,7 @@ one's probability only grows under rejection, so the bound stays an upper bound)
 carry the certificate's index (`group_walk_1234`), a deterministic counter, not a choice.
 
 Trade-off: ctx-512 packing wants short certificates, the plan wants proofs up to ~40 steps;
-97.5 % of certificates are drawn with at most 512 bytes (median ~300), and a 2.5 % "long" class
+~98 % of certificates are drawn with at most 512 bytes (median ~330), and a ~2 % "long" class
 holds the 13–40 step proofs (up to ~2 KB). Generating 3.68M chars takes ~20 s on one core here.
 Same seed and size -> byte-identical file (only random.Random(seed) is used, never the clock).
 """
@@ -41,7 +41,7 @@ from proofgpt.terms import (BINARY, canonical, POSTFIX, SYMBOLS, App, Atom, Var,
                             to_pattern, variables)
 
 MAX_BYTES = 512  # the ctx the plan packs at; all but the "long" class fit
-LONG_FRAC = 0.025
+LONG_FRAC = 0.02
 CONSTANTS = ("a", "b", "c", "d")
 PATTERN_VARS = ("x", "y", "z", "w", "u", "v")
 
@@ -208,8 +208,12 @@ def _premise_lines(rules_used, structure, hyps):
     return [(r.name, r.text) for r in axioms + lemmas] + hyp_lines
 
 
-def render(name, structure, hyps, concl, premises, steps) -> str:
-    """The certificate text (no trailing newline). steps: [(tactic tuple, (lhs, rhs) after it)]."""
+def render(name, structure, hyps, concl, premises, steps, rename=False) -> str:
+    """The certificate text (no trailing newline). steps: [(tactic tuple, (lhs, rhs) after it)].
+
+    rename=True renames the constants a, b, c, d in order of first appearance (theorem first), so
+    that `b * c = c * b` is written `a * b = b * a`: same theorem, fewer spellings to learn.
+    """
     s = STRUCTURES[structure]
     terms = [t for h in hyps for t in h] + list(concl)
     for tac, goal in steps:
@@ -217,6 +221,15 @@ def render(name, structure, hyps, concl, premises, steps) -> str:
     consts = []
     for t in terms:
         names(t, consts)
+    if rename and consts != list(CONSTANTS[: len(consts)]) and len(consts) <= len(CONSTANTS):
+        ren = {c: Atom(CONSTANTS[i]) for i, c in enumerate(consts)}
+        sub = lambda t: substitute(t, ren)  # noqa: E731
+        hyps = [(sub(l), sub(r)) for l, r in hyps]
+        concl = (sub(concl[0]), sub(concl[1]))
+        steps = [((tac[0], tac[1], tac[2], tuple(sub(a) for a in tac[3])) if tac[0] == "rw" else tac,
+                  (sub(g[0]), sub(g[1]))) for tac, g in steps]
+        premises = [(n, print_equation(*hyps[int(n[1:]) - 1]) if _is_hyp(n) else t) for n, t in premises]
+        consts = CONSTANTS[: len(consts)]
     lines = ["@T " + name + " : " + " → ".join(print_equation(*e) for e in list(hyps) + [concl]),
              f"@C {s.type_name} : {structure}"]
     if consts:
@@ -300,9 +313,12 @@ def catalog_certificate(fact: Fact, name=None, mapping=None) -> str:
         concl = (sub(concl[0]), sub(concl[1]))
         steps = [((tac[0], tac[1], tac[2], tuple(sub(a) for a in tac[3])) if tac[0] == "rw" else tac,
                   (sub(g[0]), sub(g[1]))) for tac, g in steps]
-        premises = [(n, print_equation(*hyps[int(n[1:]) - 1]) if n[0] == "h" and n[1:].isdigit() else t)
-                    for n, t in premises]
-    return render(name or fact.name, fact.structure, hyps, concl, premises, steps)
+        premises = [(n, print_equation(*hyps[int(n[1:]) - 1]) if _is_hyp(n) else t) for n, t in premises]
+    return render(name or fact.name, fact.structure, hyps, concl, premises, steps, rename=bool(mapping))
+
+
+def _is_hyp(name):
+    return name[0] == "h" and name[1:].isdigit()
 
 
 # ----------------------------------------------------------------------------- random terms and walks
@@ -491,7 +507,7 @@ def gen_walk(ch, index, long, family="walk", earlier=None):
     premises = _premise_lines([r for r in used if r.kind != "hyp"], structure, hyps)
     name = f"{structure}_{'hyp' if family == 'hypothesis' else family}_{index}"
     concl = (terms[0], terms[-1])
-    text = render(name, structure, hyps, concl, premises, proof)
+    text = render(name, structure, hyps, concl, premises, proof, rename=True)
     return text, structure, len(proof) + 1, max(size(t) for t in terms), concl, hyps
 
 
@@ -551,7 +567,7 @@ def generate_corpus(seed=0, n_chars=3_680_000, progress=False):
         parts.append(text)
         meta.append({"name": text[3:text.index(" : ")], "structure": structure, "family": family, "steps": steps,
                      "n_bytes": n_bytes, "term_size": term_size, "log2p": ch.log2p})
-        if family in ("walk", "lemma") and concl is not None and concl[0] != concl[1]:
+        if family == "walk" and concl[0] != concl[1]:  # only walks are cited: citation groups stay stars
             earlier.setdefault(structure, []).append(make_rule(meta[-1]["name"], *_pattern_rename(*concl), "lemma"))
         n += len(text) + 2
         bar.update(len(text) + 2)

@@ -5,7 +5,10 @@ Run: .venv/bin/python -m pytest -q tests/test_generate.py
 """
 
 import json
+import os
 import statistics
+import subprocess
+import sys
 
 import pytest
 from _certs import small_blocks, small_corpus
@@ -25,6 +28,14 @@ def test_same_seed_same_bytes_other_seed_other_bytes():
     c, _ = generate_corpus(seed=4, n_chars=20_000)
     assert a == b and meta_a == meta_b
     assert a != c
+
+
+def test_bytes_do_not_depend_on_python_hash_seed():
+    code = ("import hashlib; from proofgpt.generate import generate_corpus; "
+            "print(hashlib.sha256(generate_corpus(5, 15_000)[0].encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                              capture_output=True, text=True, check=True).stdout for seed in (1, 2)}
+    assert len(digests) == 1
 
 
 def test_generated_corpus_verifies_100_percent():
