@@ -41,29 +41,35 @@ def bar_counts(counts: dict, title: str = "", xlabel: str = "", ylabel: str = "c
     return fig
 
 
-def histograms(series: dict, title: str = "", xlabel: str = "", bins: int = 40, log_x: bool = False) -> Figure:
-    """One panel per named series, side by side, sharing bins and x range.
+def _edges(v, bins, log_x):
+    """Bin edges for values v: integer-aligned when v holds few distinct integers."""
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 1.0)
+    if log_x and lo > 0:
+        return np.geomspace(lo, max(hi, lo * 1.01), bins + 1)
+    if v.size and np.all(v == np.round(v)) and hi - lo + 1 <= bins:
+        return np.arange(lo - 0.5, hi + 1.5)  # one bar per integer (steps, term sizes)
+    return np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
 
-    {"train": [...], "val": [...]} -> two panels; densities, so different sizes compare.
+
+def histograms(series: dict, title: str = "", xlabel: str = "", bins: int = 40, log_x: bool = False, share: bool = True) -> Figure:
+    """One panel per named series, side by side.
+
+    share=True: same bins and axes, densities, so {"train": [...], "val": [...]} compare
+    directly; share=False: each panel its own range and counts (different quantities).
     """
     names = list(series)
     values = [np.asarray(series[n], dtype=float) for n in names]
-    allv = np.concatenate([v for v in values if v.size] or [np.zeros(1)])
-    lo, hi = float(allv.min()), float(allv.max())
-    if log_x and lo > 0:
-        edges = np.geomspace(lo, max(hi, lo * 1.01), bins + 1)
-    else:
-        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
     fig = Figure(figsize=(WIDTH, 3.0), layout="constrained")
-    axes = fig.subplots(1, len(names), sharex=True, sharey=True, squeeze=False)[0]
+    axes = fig.subplots(1, len(names), sharex=share, sharey=share, squeeze=False)[0]
+    common = _edges(np.concatenate([v for v in values if v.size] or [np.zeros(1)]), bins, log_x)
     for i, (ax, name, v) in enumerate(zip(axes, names, values)):
-        ax.hist(v, bins=edges, density=len(names) > 1, color=f"C{i}")
-        if log_x and lo > 0:
+        ax.hist(v, bins=common if share else _edges(v, bins, log_x), density=share and len(names) > 1, color=f"C{i}")
+        if log_x:
             ax.set_xscale("log")
         mean = float(v.mean()) if v.size else float("nan")
         ax.set_title(f"{name}  (n={v.size}, mean={mean:.1f})")
-        ax.set_xlabel(xlabel)
-    axes[0].set_ylabel("density" if len(names) > 1 else "count")
+        ax.set_xlabel(xlabel or name)
+        ax.set_ylabel("density" if share and len(names) > 1 else "count")
     fig.suptitle(title)
     return fig
 

@@ -125,7 +125,7 @@ def test_each_notebook_executed_without_errors_with_html(report, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, n_figures", [
-    ("01_data_exploration", 7), ("02_proof_boundary_splitting", 2), ("03_model_build", 1),
+    ("01_data_exploration", 6), ("02_proof_boundary_splitting", 2), ("03_model_build", 1),
     ("04_training", 1), ("05_sample_analysis", 1)])
 def test_figures_present(report, name, n_figures):
     pngs = [o for o in outputs(executed(report, name)) if "image/png" in o.get("data", {})]
