@@ -19,7 +19,8 @@ A rejection carries the (absolute) line number and a short reason; no input rais
 Speed: a rewrite step is located by walking old and new goal trees down the chain of nodes
 where exactly one child differs, then matching the premise only on that chain (deepest first),
 instead of at every subterm; parsed premises are cached across certificates (they repeat:
-`mul_assoc` occurs in ~20 % of them). The 3.68M-char corpus checks in ~10 s on one core here.
+`mul_assoc` occurs in ~20 % of them). The 3.68M-char generated corpus checks in ~4 s of CPU
+time on this machine (~1M chars/s; 9.6 s wall while other jobs shared its two cores).
 
     >>> v = check_certificate("@T t : a = a\\n@C G : group\\n@C a : G\\n@G a = a\\nrfl\\nqed")
     >>> (v.structural, v.verified, v.steps)
@@ -368,6 +369,9 @@ def check_certificate(text, *, trust_premises=False, lemmas=None, first_line=1) 
         return Verdict(True, True, None, None, name, steps, sname, None, premises_ok)
     except RecursionError:
         return Verdict(False, False, first_line, "term nested too deeply", name, steps, sname, "syntax")
+    except Exception as e:  # the contract is a verdict for every input; tests assert this never happens
+        return Verdict(False, False, first_line, f"internal checker error: {type(e).__name__}: {e}", name, steps,
+                       sname, "internal")
 
 
 def theorem_lemma(text: str):

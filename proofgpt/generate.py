@@ -19,7 +19,8 @@ carry the certificate's index (`group_walk_1234`), a deterministic counter, not 
 
 Trade-off: ctx-512 packing wants short certificates, the plan wants proofs up to ~40 steps;
 ~98 % of certificates are drawn with at most 512 bytes (median ~330), and a ~2 % "long" class
-holds the 13–40 step proofs (up to ~2 KB). Generating 3.68M chars takes ~20 s on one core here.
+holds the 10–40 step proofs (up to ~2 KB). Generating 3.68M chars takes ~8 s of CPU time here
+(~480k chars/s; 20 s wall while other jobs shared the machine's two cores).
 Same seed and size -> byte-identical file (only random.Random(seed) is used, never the clock).
 """
 

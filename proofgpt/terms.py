@@ -13,7 +13,7 @@ printer writes the fewest parentheses that parse back to the same tree (`a⁻¹�
 `-a * b` is `(-a) * b`, `a * (b * c)`), so `parse_term(print_term(t)) == t` for every term.
 
 Trade-off: one compiled regex tokenizes a line (C speed), then a hand-written precedence-climbing
-parser builds the tree (~15 µs for a typical 20-character goal line on this machine); a generic
+parser builds the tree (~20 µs for a typical 30-character goal line on this machine); a generic
 parser generator would be ~5x slower, and the checker parses ~150k lines per 3.68M-char corpus.
 To keep every recursive helper well inside Python's recursion limit, a term has at most
 MAX_TOKENS tokens and MAX_PARENS nested parentheses (real certificates use < 60 and < 5).

@@ -385,6 +385,7 @@ def _assert_verdict(v):
     assert isinstance(v.verified, bool) and isinstance(v.structural, bool)
     if not v.verified:
         assert isinstance(v.line, int) and v.line >= 1 and v.reason and v.kind
+        assert v.kind != "internal", v.reason
 
 
 LINE_PIECES = ["@T t : a = a", "@T t : a * b = b → a = 1", "@C G : group", "@C a b : G", "@C R : ring",
