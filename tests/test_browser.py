@@ -261,7 +261,111 @@ def write_notebook(path: Path, sources: list[str]) -> None:
     nbformat.write(nb, path)
 
 
-# ---------------------------------------------------------------- tests
+# ---------------------------------------------------------------- the workbook's sampler
+
+NOTEBOOK = "05_sample_analysis.ipynb"
+PROBE = """\
+# browser test probe: what the kernel sees (re-run after the browser moved the slider)
+print(f"probe: temperature={sampler.temperature.value:.2f} theorem={sampler.theorem.value} "
+      f"verdict={widgets.verdict_text(sampler.verdict)}")
+"""
+VERDICT_RE = r"^(verified|structural \(not verified at line .+\)|rejected at line .+)$"  # widgets.verdict_text
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Start a smoke-profile training into tmp with the CLI a user would run (~10-25 s on 2 cores);
+    yields wait() -> the finished run dir (also wait.run_dir). Started first, it overlaps JupyterLab's and Chromium's start."""
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    log_path = run_dir.parent / "train.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "proofgpt", "train", "--profile", "smoke",
+                                 "--run", str(run_dir), "--no-progress"],
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    def wait() -> Path:
+        rc = proc.wait(timeout=600)
+        log = log_path.read_text(errors="replace")[-3000:]
+        assert rc == 0, f"smoke training failed (exit {rc}):\n{log}"
+        assert (run_dir / "ckpt" / "last.pt").exists(), log
+        return run_dir
+
+    wait.run_dir = run_dir
+    try:
+        yield wait
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def notebook_with_parameters(src: Path, dst: Path, params: dict, extra_cells=()) -> None:
+    """Copy a notebook, adding a cell after its `parameters` cell that sets `params` (as papermill
+    does, tagged injected-parameters), and append `extra_cells`."""
+    nb = nbformat.read(src, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    code = "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    injected = nbformat.v4.new_code_cell(code, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(i + 1, injected)
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in extra_cells]
+    nbformat.write(nb, dst)
+
+
+def test_sample_analysis_sampler_in_jupyterlab(smoke_run, lab, page):
+    """05_sample_analysis in JupyterLab on a smoke run: Run All, pick a theorem, move the
+    temperature slider, click Generate -> a sample with the checker's verdict; the kernel saw it all."""
+    src = ROOT / "notebooks" / NOTEBOOK
+    assert src.exists(), f"{src} missing"
+    notebook_with_parameters(src, lab.root_dir / NOTEBOOK,
+                             {"profile": "smoke", "run_dir": str(smoke_run.run_dir)}, [PROBE])
+    open_notebook(page, lab, NOTEBOOK)  # the kernel starts while the training runs
+    smoke_run()
+    run_all_cells(page)
+    wait_all_cells_ran(page, timeout_ms=180_000)  # the notebook samples a sweep and evaluates
+
+    sampler = page.locator(".proofgpt-sampler")
+    sampler.scroll_into_view_if_needed()
+    output = page.locator(".proofgpt-output")
+    verdict = output.locator(".proofgpt-verdict")
+    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))  # the notebook's own press
+    probe_out = page.locator(".jp-CodeCell").last.locator(".jp-OutputArea-output")
+    readout = page.locator(".proofgpt-temperature .widget-readout")
+    t_before = readout.inner_text()
+    sync_api.expect(probe_out).to_contain_text(f"probe: temperature={t_before} ")
+
+    # another theorem, so the new sample cannot be mistaken for the notebook's own
+    picker = page.locator(".proofgpt-theorem select")
+    i_theorem = 1 if picker.evaluate("e => e.selectedIndex") == 0 else 0
+    name = picker.locator("option").nth(i_theorem).inner_text().split(": ", 1)[1]  # "1: name"
+    picker.select_option(index=i_theorem)
+    # the keyboard moves the focused noUiSlider handle one step per press
+    handle = page.locator(".proofgpt-temperature .noUi-handle")
+    handle.focus()
+    for _ in range(4):
+        handle.press("ArrowLeft")
+    sync_api.expect(readout).not_to_have_text(t_before)
+    t_after = readout.inner_text()
+    assert float(t_after) < float(t_before), (t_before, t_after)
+
+    generate = page.locator("button.proofgpt-generate")
+    generate.click()
+    sync_api.expect(output).to_contain_text(f"@T {name}")  # sample and ground truth of that theorem
+    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))
+    sync_api.expect(generate).to_be_enabled()
+    shown = verdict.inner_text()
+    sampler.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-05-sampler.png"))
+
+    # re-run the probe cell: the kernel has the slider's value, the theorem and the verdict shown
+    page.locator(".jp-CodeCell").last.locator(".cm-content").click()
+    page.keyboard.press("Control+Enter")
+    sync_api.expect(probe_out).to_have_text(
+        f"probe: temperature={t_after} theorem={i_theorem} verdict={shown}")
+    assert not page.js_errors, page.js_errors
+
+
+# ---------------------------------------------------------------- the harness itself
 
 WIDGET_CELL = """\
 import ipywidgets as w
@@ -309,85 +413,4 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, page):
     sync_api.expect(page.locator(".t-output")).to_contain_text("clicked with n=5")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-widgets-smoke.png"))
-    assert not page.js_errors, page.js_errors
-
-
-# ---------------------------------------------------------------- the workbook's sampler
-
-NOTEBOOK = "05_sample_analysis.ipynb"
-PROBE = """\
-# browser test probe: what the kernel sees (re-run after the browser moved the slider)
-print(f"probe: temperature={sampler.temperature.value:.2f} theorem={sampler.theorem.value} "
-      f"verdict={widgets.verdict_text(sampler.verdict)}")
-"""
-VERDICT_RE = r"^(verified|structural \(not verified at line .+\)|rejected at line .+)$"  # widgets.verdict_text
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """A finished smoke-profile run in tmp, made by the CLI a user would run (~10-20 s on 2 cores)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
-    r = subprocess.run([sys.executable, "-m", "proofgpt", "train", "--profile", "smoke",
-                        "--run", str(run_dir), "--no-progress"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, f"smoke training failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
-    assert (run_dir / "ckpt" / "last.pt").exists(), sorted(p.name for p in run_dir.rglob("*"))
-    return run_dir
-
-
-def notebook_with_parameters(src: Path, dst: Path, params: dict, extra_cells=()) -> None:
-    """Copy a notebook, adding a cell after its `parameters` cell that sets `params` (as papermill
-    does, tagged injected-parameters), and append `extra_cells`."""
-    nb = nbformat.read(src, as_version=4)
-    i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    code = "\n".join(f"{k} = {v!r}" for k, v in params.items())
-    injected = nbformat.v4.new_code_cell(code, metadata={"tags": ["injected-parameters"]})
-    nb.cells.insert(i + 1, injected)
-    nb.cells += [nbformat.v4.new_code_cell(c) for c in extra_cells]
-    nbformat.write(nb, dst)
-
-
-def test_sample_analysis_sampler_in_jupyterlab(lab, page, smoke_run):
-    """05_sample_analysis in JupyterLab on a smoke run: Run All, pick a theorem, move the
-    temperature slider, click Generate -> a sample with the checker's verdict; the kernel saw it all."""
-    src = ROOT / "notebooks" / NOTEBOOK
-    assert src.exists(), f"{src} missing"
-    notebook_with_parameters(src, lab.root_dir / NOTEBOOK,
-                             {"profile": "smoke", "run_dir": str(smoke_run)}, [PROBE])
-    open_notebook(page, lab, NOTEBOOK)
-    run_all_cells(page)
-    wait_all_cells_ran(page, timeout_ms=180_000)  # the notebook samples a sweep and evaluates
-
-    sampler = page.locator(".proofgpt-sampler")
-    sampler.scroll_into_view_if_needed()
-    output = page.locator(".proofgpt-output")
-    verdict = output.locator(".proofgpt-verdict")
-    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))  # the notebook's own press
-    probe = page.locator(".jp-CodeCell").last
-    sync_api.expect(probe.locator(".jp-OutputArea-output")).to_contain_text("probe: temperature=0.80 theorem=0")
-
-    # a different theorem, so the new sample cannot be mistaken for the notebook's
-    picker = page.locator(".proofgpt-theorem select")
-    picker.select_option(index=1)
-    name = picker.locator("option").nth(1).inner_text().split(": ", 1)[1]
-    handle = page.locator(".proofgpt-temperature .noUi-handle")
-    handle.focus()
-    for _ in range(4):  # step 0.05: 0.80 -> 0.60
-        handle.press("ArrowLeft")
-    sync_api.expect(page.locator(".proofgpt-temperature .widget-readout")).to_have_text("0.60")
-
-    page.locator("button.proofgpt-generate").click()
-    sync_api.expect(output).to_contain_text(f"@T {name}")  # the sample (and ground truth) of theorem 1
-    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))
-    sync_api.expect(page.locator("button.proofgpt-generate")).to_be_enabled()
-    shown = verdict.inner_text()
-    sampler.scroll_into_view_if_needed()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "browser-05-sampler.png"))
-
-    # re-run the probe: the kernel has the slider's value, the picked theorem and the shown verdict
-    probe.locator(".cm-content").click()
-    page.keyboard.press("Control+Enter")
-    sync_api.expect(probe.locator(".jp-OutputArea-output")).to_have_text(
-        f"probe: temperature=0.60 theorem=1 verdict={shown}")
     assert not page.js_errors, page.js_errors
