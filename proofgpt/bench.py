@@ -1,0 +1,600 @@
+"""`python -m proofgpt bench`: speed of every stage, each figure shown as a ratio to a reference
+measured in the same run, so a slow or shared machine changes the numbers but not the story.
+
+Sections (run in this order; `--only SECTION` runs one, `--quick` uses tiny shapes for tests):
+  peak      fp32 matmul GFLOP/s (square sgemm, best of several): the ceiling for everything else
+  train     training step of the seed shape (ctx 512, fp32, AdamW + clip 1.0): tokens/s and
+            MFU = flops/token x tokens/s / peak; residual and attention dropout on/off
+  modules   forward+backward split by module type (attention, MLP, norm, embedding/head),
+            each timed in isolation on the activations it sees inside the model, as a fraction
+            of one whole training step; "other" is what is left (residual adds, autograd)
+  sample    greedy decoding to 512 tokens: KV cache vs full recompute; 8 prompts vs 1
+  data      generator and checker chars/s on the 3.68M-char corpus; packing efficiency
+  cuda      bf16 autocast and torch.compile on/off (skipped with the reason on a CPU machine)
+
+Trade-off: every timing is the best of a few repeats (min, not mean). On a machine shared with
+other jobs the min is the steady-state capacity of the code; the median is kept in the JSON
+to show the noise. MFU counts 6N + 12 L d T flops per token (PaLM appendix B, nanoGPT's
+estimate_mfu), i.e. the full T x T attention although the causal half is skipped, so it
+slightly flatters attention-heavy shapes. On the 2-core AMD EPYC this project grew up on,
+the 2048^3 sgemm peak is ~59 GFLOP/s and a seed-shape step at batch 8 x 512 reaches ~60 % of it
+(reports/bench/bench.md has the current numbers, reports/bench/cpu_path.md the candidates).
+
+Results: reports/bench/bench.json and reports/bench/bench.md (atomic writes), with the machine
+(CPU model, cores, threads, torch version, load average before and after).
+"""
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+
+from proofgpt import paths
+from proofgpt.io import atomic_write_json, atomic_write_text
+
+SECTIONS = ("peak", "train", "modules", "sample", "data", "cuda")
+
+# the seed model shape (configs/seed.yaml, training plan) and the tiny one `--quick` uses
+SEED_SHAPE = dict(vocab_size=256, ctx=512, d_model=320, n_layers=8, n_heads=10, d_mlp=1280)
+QUICK_SHAPE = dict(vocab_size=256, ctx=64, d_model=64, n_layers=2, n_heads=4, d_mlp=256)
+
+
+# -----------------------------------------------------------------------------
+# timing helpers
+
+def time_best(fn, repeats, warmup=1):
+    """Run fn() warmup + repeats times -> (best_s, median_s) of the timed repeats.
+
+    time_best(lambda: sum(range(10)), 3) -> (2e-07, 3e-07) or so."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), statistics.median(times)
+
+
+def machine_info():
+    """What the numbers were measured on: CPU, cores, threads, torch, load (the machine may be shared)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=paths.ROOT,
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    info = dict(
+        cpu=cpu,
+        cores=os.cpu_count(),
+        torch=torch.__version__,
+        python=platform.python_version(),
+        threads=torch.get_num_threads(),
+        interop_threads=torch.get_num_interop_threads(),
+        mkldnn=torch.backends.mkldnn.is_available(),
+        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        git_commit=commit,
+    )
+    if hasattr(os, "getloadavg"):
+        info["loadavg_1m_start"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+class Results:
+    """Rows of the one table: every measured value next to its reference and their ratio."""
+
+    def __init__(self):
+        self.rows = []
+        self.skipped = {}  # section -> reason
+        self.extra = {}  # section -> free-form details (kept in the JSON)
+
+    def add(self, section, name, value, unit, ref_name, ref_value, note=""):
+        """One row; ratio = value / ref_value (both in `unit`)."""
+        row = dict(section=section, name=name, value=float(value), unit=unit, ref_name=ref_name,
+                   ref_value=float(ref_value), ratio=float(value) / float(ref_value), note=note)
+        self.rows.append(row)
+        print(format_row(row), flush=True)
+        return row
+
+    def skip(self, section, reason):
+        self.skipped[section] = reason
+        print(f"{section:<8} skipped: {reason}", flush=True)
+
+
+def _fmt(x):
+    if x == 0 or not math.isfinite(x):
+        return str(x)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 0.01:
+        return f"{x:.3f}"
+    return f"{x:.2e}"
+
+
+TABLE_HEADER = ("section", "measurement", "value", "unit", "reference", "ref value", "ratio")
+
+
+def format_row(row):
+    return (f"{row['section']:<8} {row['name']:<44} {_fmt(row['value']):>10} {row['unit']:<8} "
+            f"{row['ref_name']:<34} {_fmt(row['ref_value']):>10} {row['ratio']:>7.3f}")
+
+
+def format_table(results):
+    head = (f"{'section':<8} {'measurement':<44} {'value':>10} {'unit':<8} "
+            f"{'reference':<34} {'ref value':>10} {'ratio':>7}")
+    lines = [head, "-" * len(head)] + [format_row(r) for r in results.rows]
+    lines += [f"{s:<8} skipped: {reason}" for s, reason in results.skipped.items()]
+    return "\n".join(lines)
+
+
+def format_markdown(results, info, args):
+    out = ["# proofgpt bench", "",
+           f"`python -m proofgpt bench{' --quick' if args.quick else ''}` on {info['cpu']} "
+           f"({info['cores']} cores, {info['threads']} torch threads, torch {info['torch']}, "
+           f"git {info['git_commit']}). Load average (1 min) {info.get('loadavg_1m_start')} before, "
+           f"{info.get('loadavg_1m_end')} after: above the core count means other jobs shared the "
+           "machine. Every value is the best of a few repeats; ratio = value / reference, both "
+           "measured in this run.", "",
+           "| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    for r in results.rows:
+        out.append(f"| {r['section']} | {r['name']} | {_fmt(r['value'])} | {r['unit']} | "
+                   f"{r['ref_name']} | {_fmt(r['ref_value'])} | {r['ratio']:.3f} |")
+    if results.skipped:
+        out += ["", "Skipped:", ""] + [f"- {s}: {reason}" for s, reason in results.skipped.items()]
+    out += ["", f"Wall time of the bench: {info.get('elapsed_s', 0):.0f} s.", ""]
+    return "\n".join(out)
+
+
+# -----------------------------------------------------------------------------
+# peak: the reference for every MFU
+
+def matmul_gflops(n, repeats, dtype=torch.float32, device="cpu"):
+    """Best GFLOP/s of an (n, n) @ (n, n) matmul (2 n^3 flops)."""
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+
+    def mm():
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    best_s, median_s = time_best(mm, repeats, warmup=2)
+    return 2 * n ** 3 / best_s / 1e9, 2 * n ** 3 / median_s / 1e9
+
+
+def bench_peak(res, args, state):
+    n = 256 if args.quick else 2048
+    repeats = 3 if args.quick else 6
+    gflops, median = matmul_gflops(n, repeats)
+    state["peak_gflops"] = gflops
+    res.extra["peak"] = dict(n=n, best_gflops=gflops, median_gflops=median)
+    # best over median: how noisy the machine is (1.0 = quiet; > 1.2 = shared with other jobs)
+    res.add("peak", f"fp32 matmul {n}^3, best of {repeats}", gflops, "GFLOP/s", f"median of the {repeats}", median)
+
+
+def ensure_peak(res, args, state):
+    if "peak_gflops" not in state:
+        bench_peak(res, args, state)
+    return state["peak_gflops"]
+
+
+# -----------------------------------------------------------------------------
+# train: the seed shape's training step
+
+def make_model(args, **overrides):
+    from proofgpt.model import GPT, GPTConfig
+
+    shape = dict(QUICK_SHAPE if args.quick else SEED_SHAPE)
+    shape.update(overrides)
+    torch.manual_seed(0)
+    return GPT(GPTConfig(**shape))
+
+
+def fake_batch(args, ctx, batch_size=None, seed=0):
+    """Random byte ids (x, y) of shape (B, ctx): speed does not depend on the values."""
+    g = torch.Generator().manual_seed(seed)
+    B = batch_size or args.batch
+    x = torch.randint(0, 256, (B, ctx), generator=g)
+    y = torch.randint(0, 256, (B, ctx), generator=g)
+    return x, y
+
+
+def train_step_fn(model, optimizer, x, y, autocast_dtype=None):
+    """One training step as train.py does it: fwd, bwd, clip 1.0, AdamW, zero grads."""
+    device_type = x.device.type
+
+    def step():
+        if autocast_dtype is not None:
+            with torch.autocast(device_type=device_type, dtype=autocast_dtype):
+                _, loss = model(x, y)
+        else:
+            _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device_type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def measure_train(args, dropout=0.0, attn_dropout=0.0, batch_size=None, repeats=None, **shape):
+    """-> dict(tokens_per_s, step_s, median_step_s, flops_per_token, gflops) for one variant."""
+    model = make_model(args, dropout=dropout, attn_dropout=attn_dropout, **shape)
+    model.train()
+    optimizer = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95))
+    ctx = model.config.ctx
+    B = batch_size or args.batch
+    x, y = fake_batch(args, ctx, B)
+    best_s, median_s = time_best(train_step_fn(model, optimizer, x, y), repeats or args.repeats)
+    fpt = model.flops_per_token()
+    tokens = B * ctx
+    return dict(batch=B, ctx=ctx, dropout=dropout, attn_dropout=attn_dropout, step_s=best_s,
+                median_step_s=median_s, tokens_per_s=tokens / best_s, flops_per_token=fpt,
+                gflops=tokens * fpt / best_s / 1e9, n_params=model.num_params())
+
+
+def bench_train(res, args, state):
+    peak = ensure_peak(res, args, state)
+    base = measure_train(args)
+    state["train_tokens_per_s"] = base["tokens_per_s"]
+    shape = f"B{base['batch']}x{base['ctx']}"
+    res.add("train", f"step GFLOP/s, dropout 0/0 ({shape}) = MFU", base["gflops"], "GFLOP/s",
+            "fp32 matmul peak", peak, note=f"{base['tokens_per_s']:.0f} tokens/s")
+    res.add("train", f"tokens/s, dropout 0/0 ({shape})", base["tokens_per_s"], "tok/s",
+            "tokens/s at the matmul peak", peak * 1e9 / base["flops_per_token"])
+    variants = {"resid 0.1, attn 0": (0.1, 0.0), "resid 0, attn 0.1": (0.0, 0.1),
+                "resid 0.1, attn 0.1": (0.1, 0.1)}
+    details = {"resid 0, attn 0": base}
+    for label, (p, pa) in variants.items():
+        m = measure_train(args, dropout=p, attn_dropout=pa)
+        details[label] = m
+        res.add("train", f"tokens/s, {label}", m["tokens_per_s"], "tok/s", "tokens/s, dropout 0/0",
+                base["tokens_per_s"])
+    res.extra["train"] = details
+
+
+def ensure_train_ref(res, args, state):
+    """Training tokens/s at dropout 0, measured here if the train section did not run."""
+    if "train_tokens_per_s" not in state:
+        state["train_tokens_per_s"] = measure_train(args, repeats=1)["tokens_per_s"]
+    return state["train_tokens_per_s"]
+
+
+# -----------------------------------------------------------------------------
+# modules: where a step's time goes
+
+def _capture_inputs(model, x, y):
+    """Forward once and record the positional inputs each attention/MLP/norm/head module saw."""
+    from proofgpt.model import MLP, CausalSelfAttention, LayerNorm, RMSNorm
+
+    kinds = {CausalSelfAttention: "attention", MLP: "mlp", RMSNorm: "norm", LayerNorm: "norm"}
+    captured = {"attention": [], "mlp": [], "norm": [], "head": []}
+    hooks = []
+    for m in model.modules():
+        kind = kinds.get(type(m))
+        if kind is None and m is model.lm_head:
+            kind = "head"
+        if kind is not None:
+            hooks.append(m.register_forward_pre_hook(
+                lambda mod, inp, kind=kind: captured[kind].append((mod, [t.detach() if torch.is_tensor(t) else t for t in inp]))))
+    with torch.no_grad():
+        model(x, y)
+    for h in hooks:
+        h.remove()
+    return captured
+
+
+def _fwd_bwd_fn(calls):
+    """fn() that runs fwd+bwd of every (module, inputs) in calls, inputs requiring grad."""
+    prepared = []
+    for mod, inp in calls:
+        inp = [t.clone().requires_grad_(True) if torch.is_tensor(t) and t.is_floating_point() else t for t in inp]
+        prepared.append((mod, inp))
+
+    def run():
+        for mod, inp in prepared:
+            out = mod(*inp)
+            out.backward(torch.ones_like(out))
+        for mod, _ in prepared:
+            mod.zero_grad(set_to_none=True)
+
+    return run
+
+
+def bench_modules(res, args, state):
+    model = make_model(args, dropout=0.0)
+    model.train()
+    optimizer = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95))
+    ctx = model.config.ctx
+    x, y = fake_batch(args, ctx)
+    reps = args.repeats
+    step_s, _ = time_best(train_step_fn(model, optimizer, x, y), reps)
+
+    def fwd_bwd():
+        _, loss = model(x, y)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    fwd_bwd_s, _ = time_best(fwd_bwd, reps)
+    captured = _capture_inputs(model, x, y)
+    parts = {}
+    for kind in ("attention", "mlp", "norm"):
+        parts[kind], _ = time_best(_fwd_bwd_fn(captured[kind]), reps)
+
+    # embedding/head: token (+ position) lookup, tied head matmul, cross-entropy
+    h = captured["head"][0][1][0].clone().requires_grad_(True)  # (B, T, C): ln_f output
+
+    def emb_head():
+        e = model.wte(x)  # (B, T, C)
+        if model.wpe is not None:
+            e = e + model.wpe(torch.arange(ctx))
+        logits = model.lm_head(h)  # (B, T, V)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=-1)
+        (loss + e.sum() * 0.0).backward()
+        model.zero_grad(set_to_none=True)
+
+    parts["embedding/head"], _ = time_best(emb_head, reps)
+    # the optimizer alone, on the gradients of one real backward
+    _, loss = model(x, y)
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+
+    def opt_step():
+        for p, g in zip(model.parameters(), grads):
+            p.grad = g
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    parts["optimizer (clip + AdamW)"], _ = time_best(opt_step, reps)
+    optimizer.zero_grad(set_to_none=True)
+    for kind, s in parts.items():
+        res.add("modules", f"{kind} fwd+bwd" if "(" not in kind else kind, s * 1e3, "ms",
+                "whole training step", step_s * 1e3)
+    # what isolation misses (residual adds, dropout, autograd bookkeeping) shows as a sum < 1
+    res.add("modules", "sum of the parts above", sum(parts.values()) * 1e3, "ms",
+            "whole training step", step_s * 1e3)
+    res.extra["modules"] = dict(step_s=step_s, fwd_bwd_s=fwd_bwd_s, parts_s=parts,
+                                batch=args.batch, ctx=ctx)
+
+
+# -----------------------------------------------------------------------------
+# sample: KV cache vs recompute, batched vs single
+
+@torch.inference_mode()
+def greedy_tokens_per_s(model, prompt_ids, n_total, use_cache):
+    """Greedy-decode prompts (B, P) until each row is n_total tokens long -> new tokens/s.
+
+    With the cache the prompt is prefilled once and each step feeds one token; without it
+    every step runs the whole sequence so far (the naive loop the cache replaces)."""
+    from proofgpt.model import KVCache
+
+    model.eval()
+    idx = prompt_ids
+    B, P = idx.shape
+    n_new = n_total - P
+    t0 = time.perf_counter()
+    if use_cache:
+        cache = KVCache(model.config, B, max_len=n_total)
+        logits, _ = model(idx, cache=cache)
+        for i in range(n_new):
+            nxt = logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
+            idx = torch.cat([idx, nxt], dim=1)
+            if i < n_new - 1:
+                logits, _ = model(nxt, cache=cache)
+    else:
+        for _ in range(n_new):
+            logits, _ = model(idx)
+            idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    elapsed = time.perf_counter() - t0
+    return B * n_new / elapsed, idx
+
+
+def generate_tokens_per_s(model, prompt, n_total, batch):
+    """New tokens/s of proofgpt.sample.generate (the shipped KV-cache path), greedy, no early stop."""
+    from proofgpt.sample import generate
+
+    n_new = n_total - len(prompt.encode("utf-8"))
+    t0 = time.perf_counter()
+    generate(model, [prompt] * batch, max_new_tokens=n_new, temperature=0.0, stop_at_qed=False)
+    return batch * n_new / (time.perf_counter() - t0)
+
+
+def bench_sample(res, args, state):
+    model = make_model(args, dropout=0.0)
+    n_total = model.config.ctx  # decode up to the full context: 512 tokens for the seed shape
+    text = "@T add_comm\n"
+    prompt = torch.tensor([list(text.encode("utf-8"))], dtype=torch.long)  # (1, P)
+    # warm up both paths on a short run
+    greedy_tokens_per_s(model, prompt, prompt.size(1) + 4, use_cache=True)
+    greedy_tokens_per_s(model, prompt, prompt.size(1) + 4, use_cache=False)
+    kv_tps, kv_ids = greedy_tokens_per_s(model, prompt, n_total, use_cache=True)
+    full_tps, full_ids = greedy_tokens_per_s(model, prompt, n_total, use_cache=False)
+    same = bool(torch.equal(kv_ids, full_ids))
+    res.add("sample", f"KV cache tokens/s (B1, to {n_total} tokens)", kv_tps, "tok/s",
+            "full recompute tokens/s", full_tps, note=f"same tokens: {same}")
+    batch = 8
+    kv8_tps, _ = greedy_tokens_per_s(model, prompt.repeat(batch, 1), n_total, use_cache=True)
+    res.add("sample", f"KV cache tokens/s, {batch} prompts batched", kv8_tps, "tok/s",
+            "KV cache tokens/s, 1 prompt", kv_tps)
+    extra = dict(n_total=n_total, prompt_len=prompt.size(1), kv_equals_recompute=same)
+    try:  # the shipped sampler (top-p machinery, stop checks) on the same cache
+        gen1 = generate_tokens_per_s(model, text, n_total, 1)
+        gen8 = generate_tokens_per_s(model, text, n_total, batch)
+    except ImportError as e:
+        res.skip("sample", f"proofgpt.sample not importable ({e}); raw KV-cache loop only")
+    else:
+        res.add("sample", "sample.generate tokens/s, 1 prompt", gen1, "tok/s", "raw KV-cache loop, 1 prompt", kv_tps)
+        res.add("sample", f"sample.generate tokens/s, {batch} prompts", gen8, "tok/s",
+                "sample.generate tokens/s, 1 prompt", gen1)
+        extra.update(generate_1_tokens_per_s=gen1, generate_8_tokens_per_s=gen8)
+    res.extra["sample"] = extra
+
+
+# -----------------------------------------------------------------------------
+# data: generator, checker, packing
+
+def load_corpus_text(args):
+    """-> (text, source, generate_s or None): data/training.txt if ours per its manifest, else generated."""
+    import json
+
+    from proofgpt.generate import generate_corpus
+
+    n_chars = 40_000 if args.quick else 3_680_000
+    if not args.quick and paths.CORPUS.exists() and paths.manifest_path(paths.CORPUS).exists():
+        from proofgpt.io import sha256_file
+
+        manifest = json.loads(paths.manifest_path(paths.CORPUS).read_text())
+        if manifest.get("generator") == "proofgpt" and manifest.get("sha256") == sha256_file(paths.CORPUS):
+            return paths.CORPUS.read_text(encoding="utf-8"), str(paths.CORPUS), None
+    t0 = time.perf_counter()
+    text, _ = generate_corpus(seed=0, n_chars=n_chars)
+    return text, f"generated in memory (seed 0, {n_chars:,} chars)", time.perf_counter() - t0
+
+
+def bench_data(res, args, state):
+    try:
+        from proofgpt.check import check_corpus
+        from proofgpt.data import split_blocks
+        from proofgpt.generate import generate_corpus
+        from proofgpt.pack import pack_proofs
+    except ImportError as e:
+        res.skip("data", f"data pipeline not importable yet ({e})")
+        return
+    ref = ensure_train_ref(res, args, state)
+    text, source, gen_s = load_corpus_text(args)
+    if gen_s is None:  # the corpus was on disk: time the generator on a tenth of it
+        n = len(text) // 10
+        t0 = time.perf_counter()
+        generate_corpus(seed=0, n_chars=n)
+        gen_s = (time.perf_counter() - t0) * len(text) / n
+    n_chars = len(text)
+    res.add("data", "generator chars/s", n_chars / gen_s, "char/s", "training tokens/s (dropout 0)", ref)
+    blocks = split_blocks(text)
+    t0 = time.perf_counter()
+    report = check_corpus(blocks)
+    check_s = time.perf_counter() - t0
+    res.add("data", "checker chars/s", n_chars / check_s, "char/s", "training tokens/s (dropout 0)", ref,
+            note=f"verified {report.verified_frac:.3f}")
+    texts = [b.text for b in blocks]
+    pack = {}
+    for ctx in ((64, 128) if args.quick else (512, 1024)):
+        packed = pack_proofs(texts, ctx)
+        eff = packed.stats["efficiency"]
+        pack[ctx] = packed.stats
+        res.add("data", f"packing efficiency ctx {ctx}", eff * packed.tokens.size, "tokens",
+                "row slots", packed.tokens.size)
+    res.extra["data"] = dict(source=source, n_chars=n_chars, generate_s=gen_s, check_s=check_s,
+                             verified_frac=report.verified_frac, packing={str(k): v for k, v in pack.items()})
+
+
+# -----------------------------------------------------------------------------
+# cuda: bf16 autocast and torch.compile (only with a GPU)
+
+def bench_cuda(res, args, state):
+    if not torch.cuda.is_available():
+        res.skip("cuda", "no CUDA device (torch.cuda.is_available() is False): bf16 autocast and "
+                 "torch.compile rows need a GPU")
+        return
+    from proofgpt.model import GPT, GPTConfig
+
+    name = torch.cuda.get_device_name(0)
+    n = 1024 if args.quick else 8192
+    peak32, _ = matmul_gflops(n, 5, torch.float32, "cuda")
+    peak16, _ = matmul_gflops(n, 5, torch.bfloat16, "cuda")
+    B = 8 if args.quick else 64
+    shape = dict(QUICK_SHAPE if args.quick else SEED_SHAPE)
+    out = {}
+    for label, dtype, compile_ in (("fp32", None, False), ("bf16 autocast", torch.bfloat16, False),
+                                   ("bf16 autocast + compile", torch.bfloat16, True)):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(**shape, dropout=0.0)).cuda()
+        optimizer = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95), device_type="cuda")
+        x, y = (t.cuda() for t in fake_batch(args, shape["ctx"], B))
+        fwd = torch.compile(model) if compile_ else model
+        best_s, _ = time_best(train_step_fn(fwd, optimizer, x, y, dtype), 10, warmup=3 if compile_ else 2)
+        tps = B * shape["ctx"] / best_s
+        out[label] = dict(tokens_per_s=tps, step_s=best_s, gflops=tps * model.flops_per_token() / 1e9)
+    res.add("cuda", f"fp32 step GFLOP/s = MFU ({name})", out["fp32"]["gflops"], "GFLOP/s",
+            "fp32 matmul peak", peak32)
+    for label in ("bf16 autocast", "bf16 autocast + compile"):
+        res.add("cuda", f"{label} step GFLOP/s = MFU", out[label]["gflops"], "GFLOP/s",
+                "bf16 matmul peak", peak16)
+        res.add("cuda", f"{label} tokens/s", out[label]["tokens_per_s"], "tok/s",
+                "fp32 tokens/s", out["fp32"]["tokens_per_s"])
+    res.extra["cuda"] = dict(device=name, peak_fp32_gflops=peak32, peak_bf16_gflops=peak16, batch=B, runs=out)
+
+
+# -----------------------------------------------------------------------------
+
+RUNNERS = dict(peak=bench_peak, train=bench_train, modules=bench_modules, sample=bench_sample,
+               data=bench_data, cuda=bench_cuda)
+
+
+def run_bench(args):
+    """Run the selected sections -> (Results, machine info)."""
+    t0 = time.perf_counter()
+    info = machine_info()
+    res, state = Results(), {}
+    for section in SECTIONS:
+        if args.only and section not in args.only:
+            continue
+        t_section = time.perf_counter()
+        RUNNERS[section](res, args, state)
+        info.setdefault("section_s", {})[section] = round(time.perf_counter() - t_section, 1)
+    if hasattr(os, "getloadavg"):
+        info["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
+    info["elapsed_s"] = time.perf_counter() - t0
+    return res, info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="proofgpt bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes and corpus (seconds; what the test runs)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                        help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
+    parser.add_argument("--batch", type=int, default=None, help="training batch size (default 8; 2 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's, = cores)")
+    parser.add_argument("--out", default=None,
+                        help="output directory (default reports/bench, or reports/bench/quick with --quick)")
+    args = parser.parse_args(argv)
+    if args.batch is None:
+        args.batch = 2 if args.quick else 8
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 3
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out_dir = paths.REPORTS_DIR / "bench" if args.out is None else __import__("pathlib").Path(args.out)
+    if args.out is None and args.quick:
+        out_dir = out_dir / "quick"
+
+    res, info = run_bench(args)
+    print()
+    print(format_table(res))
+    payload = dict(machine=info, quick=args.quick, batch=args.batch, repeats=args.repeats,
+                   only=args.only, rows=res.rows, skipped=res.skipped, details=res.extra)
+    atomic_write_json(out_dir / "bench.json", payload)
+    atomic_write_text(out_dir / "bench.md", format_markdown(res, info, args))
+    print(f"\nwrote {out_dir / 'bench.json'} and {out_dir / 'bench.md'} ({info['elapsed_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""`proofgpt bench --quick`: the table and the JSON come out whole and add up.
+
+Speed is never asserted here (the machine may be shared; `make bench` measures it). What is
+asserted: every row is finite and positive, each ratio is its value over its reference, MFU
+is tokens/s x flops/token over the measured peak, module parts are fractions of the same step,
+packing ratios equal the packer's efficiency, CUDA rows exist or are skipped with a reason.
+
+    .venv/bin/python -m pytest -q tests/test_bench.py
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from proofgpt import bench
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    r = subprocess.run([sys.executable, "-m", "proofgpt", "bench", "--quick", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout, json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
+
+
+def rows_of(payload, section):
+    return [r for r in payload["rows"] if r["section"] == section]
+
+
+@pytest.mark.slow
+def test_every_row_is_finite_positive_and_its_ratio_adds_up(quick_run):
+    _, payload, _ = quick_run
+    assert payload["quick"] is True
+    for row in payload["rows"]:
+        for key in ("value", "ref_value", "ratio"):
+            assert math.isfinite(row[key]) and row[key] > 0, row
+        assert row["ratio"] == pytest.approx(row["value"] / row["ref_value"], rel=1e-9)
+    sections = {r["section"] for r in payload["rows"]} | set(payload["skipped"])
+    assert sections == set(bench.SECTIONS)
+
+
+@pytest.mark.slow
+def test_mfu_is_achieved_over_measured_peak(quick_run):
+    _, payload, _ = quick_run
+    peak = payload["details"]["peak"]["best_gflops"]
+    base = payload["details"]["train"]["resid 0, attn 0"]
+    achieved = base["tokens_per_s"] * base["flops_per_token"] / 1e9
+    assert base["gflops"] == pytest.approx(achieved, rel=1e-9)
+    mfu_row, tps_row = rows_of(payload, "train")[:2]
+    assert mfu_row["value"] == pytest.approx(achieved) and mfu_row["ref_value"] == pytest.approx(peak)
+    assert tps_row["value"] == pytest.approx(base["tokens_per_s"])
+    assert tps_row["ratio"] == pytest.approx(mfu_row["ratio"])  # tokens/s vs tokens/s at peak = MFU
+    # the three dropout variants, each against the dropout-free tokens/s of this run
+    variants = rows_of(payload, "train")[2:]
+    assert len(variants) == 3 and all(r["ref_value"] == pytest.approx(base["tokens_per_s"]) for r in variants)
+
+
+@pytest.mark.slow
+def test_module_parts_are_fractions_of_one_step(quick_run):
+    _, payload, _ = quick_run
+    details = payload["details"]["modules"]
+    rows = rows_of(payload, "modules")
+    assert [r["name"] for r in rows[:4]] == ["attention fwd+bwd", "mlp fwd+bwd", "norm fwd+bwd", "embedding/head fwd+bwd"]
+    assert all(r["ref_value"] == pytest.approx(details["step_s"] * 1e3) for r in rows)
+    *parts, total = rows
+    assert total["value"] == pytest.approx(sum(r["value"] for r in parts))
+
+
+@pytest.mark.slow
+def test_sampling_and_data_rows(quick_run):
+    _, payload, _ = quick_run
+    kv, batched, gen1, gen8 = rows_of(payload, "sample")
+    assert gen8["ref_value"] == gen1["value"] and gen1["ref_value"] == kv["value"]
+    assert kv["ref_name"] == "full recompute tokens/s" and batched["ref_value"] == kv["value"]
+    data = payload["details"]["data"]
+    packing = [r for r in rows_of(payload, "data") if r["name"].startswith("packing")]
+    assert len(packing) == 2
+    for r in packing:
+        ctx = r["name"].split()[-1]
+        assert r["ratio"] == pytest.approx(data["packing"][ctx]["efficiency"])
+        assert 0 < r["ratio"] <= 1
+    assert data["n_chars"] > 0 and 0 <= data["verified_frac"] <= 1
+
+
+@pytest.mark.slow
+def test_table_markdown_and_machine_info(quick_run):
+    stdout, payload, md = quick_run
+    assert "measurement" in stdout and "ratio" in stdout
+    for r in payload["rows"]:
+        assert r["name"] in stdout and r["name"] in md
+    machine = payload["machine"]
+    assert machine["cores"] >= 1 and machine["threads"] >= 1 and machine["torch"]
+    assert machine["elapsed_s"] > 0
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "CUDA" in payload["skipped"]["cuda"] and "cuda" in stdout and "skipped" in stdout
+
+
+def test_only_runs_the_named_section(tmp_path):
+    out = tmp_path / "b"
+    assert bench.main(["--quick", "--only", "peak", "--out", str(out)]) == 0
+    payload = json.loads((out / "bench.json").read_text())
+    assert {r["section"] for r in payload["rows"]} == {"peak"} and payload["details"]["peak"]["best_gflops"] > 0
+    assert payload["only"] == ["peak"]
+
+
+def test_unknown_section_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--only", "nope"])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_time_best_returns_min_and_median():
+    calls = []
+    best, median = bench.time_best(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= best <= median
