@@ -42,6 +42,7 @@ from proofgpt.terms import (BINARY, canonical, POSTFIX, SYMBOLS, App, Atom, Var,
                             to_pattern, variables)
 
 MAX_BYTES = 512  # the ctx the plan packs at; all but the "long" class fit
+LONG_MAX_BYTES = 2048  # a long certificate is split across at most ~4 rows by the packer
 LONG_FRAC = 0.02
 CONSTANTS = ("a", "b", "c", "d")
 PATTERN_VARS = ("x", "y", "z", "w", "u", "v")
@@ -562,7 +563,7 @@ def generate_corpus(seed=0, n_chars=3_680_000, progress=False):
                 continue
             text, structure, steps, term_size, concl, hyps = out
             n_bytes = len(text.encode("utf-8"))
-            if (n_bytes > MAX_BYTES) != long or steps < 2 and family != "walk":
+            if (n_bytes > MAX_BYTES) != long or n_bytes > LONG_MAX_BYTES or steps < 2 and family != "walk":
                 continue  # rejected: the accepted draw's log2p stays an upper bound (see module doc)
             break
         parts.append(text)
