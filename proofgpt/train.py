@@ -625,6 +625,8 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True) -> 
 
     def write_row(row):
         if master:
+            # strict JSON: a non-finite number (an fp16 overflow step's grad norm) is written as null
+            row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
             metrics_file.write(json.dumps(row) + "\n")
             metrics_file.flush()
             state["metrics_n_bytes"] = metrics_file.tell()
