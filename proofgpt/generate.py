@@ -17,10 +17,17 @@ certificate that is drawn and thrown away, e.g. for being too long, is not count
 one's probability only grows under rejection, so the bound stays an upper bound). Theorem names
 carry the certificate's index (`group_walk_1234`), a deterministic counter, not a choice.
 
-Trade-off: ctx-512 packing wants short certificates, the plan wants proofs up to ~40 steps;
-~98 % of certificates are drawn with at most 512 bytes (median ~330), and a ~2 % "long" class
-holds the 10–40 step proofs (up to ~2 KB). Generating 3.68M chars takes ~8 s of CPU time here
-(~480k chars/s; 20 s wall while other jobs shared the machine's two cores).
+Trade-off: ctx-512 packing wants short certificates, the plan wants proofs up to ~40 steps.
+Three size classes: ~35 % "short" (<= 200 bytes: 1-3 steps, small terms; the fillers for the
+gaps longer certificates leave), ~63 % "regular" (<= 511 bytes, so certificate + "\n\n" fits a
+513-token row; kept with probability falling linearly from 1 at 320 bytes to 0 at 511, logged
+in log2p, because nothing fills the last < 100 tokens behind a 420-byte certificate) and ~2 %
+"long" (512-2048 bytes, the 10-40 step proofs, split at line ends by the packer). On the 3.68M-char
+seed-0 corpus: 15,271 certificates, median 210 bytes, p97 459, 1.8 % over 511; steps 1-34
+(median 3); packing efficiency 98.3 % at ctx 512 and 98.8 % at 1024 (88 % before the classes).
+The price: small terms repeat, so 7,849 distinct theorem statements, and rejected draws halve
+the speed (~40-100k chars/s here, the machine shared). GENERATOR_VERSION is bumped whenever the
+output changes, so `data prepare` regenerates a stale file of ours.
 Same seed and size -> byte-identical file (only random.Random(seed) is used, never the clock).
 """
 
@@ -41,9 +48,13 @@ from proofgpt.terms import (BINARY, canonical, POSTFIX, SYMBOLS, App, Atom, Var,
                             positions, print_arg, print_equation, print_term, replace, size, substitute,
                             to_pattern, variables)
 
-MAX_BYTES = 512  # the ctx the plan packs at; all but the "long" class fit
-LONG_MAX_BYTES = 2048  # a long certificate is split across at most ~4 rows by the packer
-LONG_FRAC = 0.02
+GENERATOR_VERSION = 2  # stored in the manifest; bump whenever the output for a seed changes
+SHORT_MAX_BYTES = 200  # "short": fillers for the gaps that longer certificates leave in a row
+TAPER_BYTES = 320  # "regular" certificates longer than this are kept with probability falling to 0 at MAX_BYTES
+MAX_BYTES = 511  # "regular": certificate + "\n\n" fits a ctx-512 row (513 tokens)
+LONG_MAX_BYTES = 2048  # "long": split across at most ~4 rows by the packer
+SIZE_CLASSES = ("short", "regular", "long")
+SIZE_CLASS_WEIGHTS = (0.35, 0.63, 0.02)
 CONSTANTS = ("a", "b", "c", "d")
 PATTERN_VARS = ("x", "y", "z", "w", "u", "v")
 
@@ -456,18 +467,21 @@ def _consts(ch):
     return CONSTANTS[: ch.weighted((1, 2, 3, 4), (2, 4, 3, 1))]
 
 
-def gen_walk(ch, index, long, family="walk", earlier=None):
+def gen_walk(ch, index, size_class, family="walk", earlier=None):
     structure = _structure_choice(ch)
     consts = _consts(ch)
     rules = list(_AXIOM_RULES[structure])
     first, hyps = None, []
-    if long:
+    if size_class == "long":
         n_steps = ch.choice(range(10, 40))
         n_ops = ch.choice((1, 2, 3))
+    elif size_class == "short":
+        n_steps = ch.weighted((1, 2, 3), (4, 2, 1))
+        n_ops = ch.weighted((0, 1, 2), (1, 4, 1))
     else:
-        n_steps = ch.weighted(range(1, 11), (2, 5, 6, 6, 5, 4, 3, 2, 1, 1))
-        n_ops = ch.weighted((1, 2, 3, 4), (4, 4, 2, 1))
-    max_size = 2 * n_ops + 3 + ch.choice((0, 2, 4))
+        n_steps = ch.weighted(range(1, 11), (3, 5, 6, 5, 4, 3, 2, 2, 1, 1))
+        n_ops = ch.weighted((1, 2, 3, 4), (5, 4, 2, 1))
+    max_size = 2 * n_ops + 3 + ch.choice((0, 2) if size_class == "short" else (0, 2, 4))
     t0 = random_term(ch, structure, consts, n_ops)
     if family == "lemma":
         pool = [_fact_rule(f) for f in catalog_lemmas(structure)]
@@ -482,7 +496,7 @@ def gen_walk(ch, index, long, family="walk", earlier=None):
         rules.append(lemma)
     rdirs = [rd for r in rules for rd in rule_dirs(r)]
     if family == "hypothesis":
-        n_hyps = ch.weighted((1, 2, 3), (6, 3, 1))
+        n_hyps = 1 if size_class == "short" else ch.weighted((1, 2, 3), (6, 3, 1))
         terms, steps = [t0], []
         for h in range(n_hyps):
             t = terms[-1]
@@ -513,15 +527,16 @@ def gen_walk(ch, index, long, family="walk", earlier=None):
     return text, structure, len(proof) + 1, max(size(t) for t in terms), concl, hyps
 
 
-def gen_catalog(ch, index, long):
-    facts = CATALOG_FACTS if long else _SHORT_FACTS
+def gen_catalog(ch, index, size_class):
+    facts = {"short": _SHORT_FACTS, "regular": _REGULAR_FACTS, "long": CATALOG_FACTS}[size_class]
     fact = ch.choice(facts)
     base_consts = names(parse_equation(fact.conclusion)[0], [])
     for h in fact.hypotheses + [fact.conclusion]:
         for side in parse_equation(h):
             names(side, base_consts)
     consts = _consts(ch)
-    ops, weights = ((0, 1, 2), (5, 4, 1)) if _BASE_BYTES[fact] < 380 else ((0, 1), (3, 1))  # big proofs: small terms
+    big = _BASE_BYTES[fact] >= 380 or size_class == "short"
+    ops, weights = ((0, 1), (3, 1)) if big else ((0, 1, 2), (5, 4, 1))  # big proofs, short class: small terms
     mapping = {}
     for c in sorted(base_consts):
         mapping[c] = random_term(ch, fact.structure, consts, ch.weighted(ops, weights))
@@ -534,10 +549,12 @@ def gen_catalog(ch, index, long):
 
 
 _BASE_BYTES = {f: len(catalog_certificate(f).encode()) for f in CATALOG_FACTS}
-_SHORT_FACTS = [f for f in CATALOG_FACTS if _BASE_BYTES[f] <= MAX_BYTES]  # 53 of 63 fit in 512 bytes
+_REGULAR_FACTS = [f for f in CATALOG_FACTS if _BASE_BYTES[f] <= MAX_BYTES]  # 53 of 63 fit in 511 bytes
+_SHORT_FACTS = [f for f in CATALOG_FACTS if _BASE_BYTES[f] <= SHORT_MAX_BYTES - 5]
 
 FAMILIES = ("catalog", "walk", "lemma", "hypothesis")
 _FAMILY_WEIGHTS = (2, 4, 2, 2)
+_SHORT_FAMILIES = (("catalog", "walk", "hypothesis"), (2, 4, 2))  # a lemma's extra @P line rarely fits 200 bytes
 
 
 def generate_corpus(seed=0, n_chars=3_680_000, progress=False):
@@ -553,18 +570,24 @@ def generate_corpus(seed=0, n_chars=3_680_000, progress=False):
         index = len(parts) + 1
         while True:
             ch.log2p = []
-            long = ch.weighted((False, True), (1 - LONG_FRAC, LONG_FRAC))
-            family = ch.weighted(FAMILIES, _FAMILY_WEIGHTS)
+            size_class = ch.weighted(SIZE_CLASSES, SIZE_CLASS_WEIGHTS)
+            family = ch.weighted(*_SHORT_FAMILIES if size_class == "short" else (FAMILIES, _FAMILY_WEIGHTS))
             if family == "catalog":
-                out = gen_catalog(ch, index, long)
+                out = gen_catalog(ch, index, size_class)
             else:
-                out = gen_walk(ch, index, long, family, earlier)
+                out = gen_walk(ch, index, size_class, family, earlier)
             if out is None:
                 continue
             text, structure, steps, term_size, concl, hyps = out
             n_bytes = len(text.encode("utf-8"))
-            if (n_bytes > MAX_BYTES) != long or n_bytes > LONG_MAX_BYTES or steps < 2 and family != "walk":
+            lo, hi = {"short": (0, SHORT_MAX_BYTES), "regular": (0, MAX_BYTES), "long": (MAX_BYTES + 1, LONG_MAX_BYTES)}[size_class]
+            if not lo <= n_bytes <= hi or steps < 2 and family != "walk":
                 continue  # rejected: the accepted draw's log2p stays an upper bound (see module doc)
+            if size_class == "regular" and n_bytes > TAPER_BYTES:  # thin tail: rows cannot be filled behind it
+                keep = (MAX_BYTES + 1 - n_bytes) / (MAX_BYTES + 1 - TAPER_BYTES)
+                if ch.rng.random() >= keep:
+                    continue
+                ch.log2p.append(math.log2(keep))
             break
         parts.append(text)
         meta.append({"name": text[3:text.index(" : ")], "structure": structure, "family": family, "steps": steps,
@@ -590,7 +613,7 @@ def write_corpus(path=paths.CORPUS, seed=0, n_chars=3_680_000, progress=True) ->
     data = text.encode("utf-8")
     atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
     atomic_write_text(path, text)
-    manifest = {"generator": "proofgpt", "version": 1, "seed": seed, "chars": n_chars, "sha256": sha256_bytes(data),
+    manifest = {"generator": "proofgpt", "version": GENERATOR_VERSION, "seed": seed, "chars": n_chars, "sha256": sha256_bytes(data),
                 "n_certificates": len(meta), "entropy_bound_bpb": entropy_bound_bpb(meta, len(data))}
     atomic_write_json(paths.manifest_path(path), manifest)
     return manifest

@@ -9,8 +9,8 @@ are placed whole, best-fit-decreasing: longest first, each into the open row who
 is the smallest that still fits it. Whole certificates mean every row starts at a proof
 boundary and no proof is cut in half (nanochat's best-fit loader crops instead: 100 % use,
 ~35 % of tokens cropped at T=2048); the price is padding, which is masked out of the loss.
-With 100-500-byte certificates the padding is small: ~1-2 % at ctx 512 and less at 1024 on
-the generated corpus (`python -m proofgpt data prepare` prints the measured number).
+With 90-511-byte certificates (median 210) the padding is small: 1.7 % at ctx 512 and 1.2 % at
+1024 on the generated corpus (`python -m proofgpt data prepare` prints the measured number).
 A certificate longer than a row is cut at line boundaries (a line longer than a row is cut
 hard); both are counted in `Packed.stats`.
 

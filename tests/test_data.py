@@ -254,3 +254,36 @@ def test_histogram_integer_bins_and_tail():
     rows = histogram(values, n_bins=10)
     assert rows[-1] == (rows[-2][1] + 1, 10_000, 1) or rows[-1][1] == 10_000
     assert sum(c for _, _, c in rows) == len(values)
+
+
+@pytest.mark.slow
+def test_prepare_regenerates_ours_from_an_older_generator_version(tmp_path, capsys):
+    """A stale generated file (manifest version != GENERATOR_VERSION) is regenerated; a user's never."""
+    _need_generator()
+    from proofgpt import paths
+    from proofgpt.data import prepare
+    from proofgpt.generate import GENERATOR_VERSION, generate_corpus, write_corpus
+    from proofgpt.io import sha256_file
+
+    corpus = tmp_path / "training.txt"
+    manifest = write_corpus(corpus, seed=0, n_chars=30_000, progress=False)
+    assert manifest["version"] == GENERATOR_VERSION
+    stale = "\n\n".join([LEFT_CANCEL, COMPL, SYMM]) + "\n"  # what an old generator wrote, with its manifest
+    corpus.write_text(stale, encoding="utf-8")
+    paths.manifest_path(corpus).write_text(json.dumps({**manifest, "version": GENERATOR_VERSION - 1,
+                                                       "sha256": sha256_file(corpus)}), encoding="utf-8")
+    r = prepare(seed=0, n_chars=30_000, corpus=corpus, progress=False)
+    out = capsys.readouterr().out
+    assert f"written by generator version {GENERATOR_VERSION - 1}, now {GENERATOR_VERSION}" in out
+    assert r["generated"] and r["owner"] == "ours"
+    assert corpus.read_text(encoding="utf-8") == generate_corpus(0, 30_000)[0]
+    assert json.loads(paths.manifest_path(corpus).read_text(encoding="utf-8"))["version"] == GENERATOR_VERSION
+
+    # the same stale manifest next to a file whose bytes differ from it: the user's file, untouched
+    user = tmp_path / "user" / "training.txt"
+    user.parent.mkdir()
+    user.write_text(stale, encoding="utf-8")
+    paths.manifest_path(user).write_text(json.dumps({**manifest, "version": GENERATOR_VERSION - 1}), encoding="utf-8")
+    r = prepare(seed=0, n_chars=30_000, corpus=user, progress=False)
+    assert r["owner"] == "user" and user.read_text(encoding="utf-8") == stale
+    assert "using your" in capsys.readouterr().out
