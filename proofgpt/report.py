@@ -85,6 +85,10 @@ def workbook(cfg, profile: str, run_dir: str = "", seed: int = 0, data_path: str
         cfg = config_mod.apply_overrides(cfg, {"data.path": str(data_path), "data.generate_chars": 0})
     run = Path(run_dir) if run_dir else paths.run_dir(profile)
     run = run if run.is_absolute() else paths.ROOT / run
+    if cfg.train.threads:  # the profile's torch threads, as train() uses: a tiny model sampling on
+        import torch  # 2 threads of a busy 2-core box ran 13x slower than on one (5.6 s vs 0.43 s)
+
+        torch.set_num_threads(cfg.train.threads)
     return Workbook(profile, cfg, run, int(seed))
 
 
@@ -242,12 +246,14 @@ def example_verdicts(blocks, n: int = 3, seed: int = 0, corrupt: bool = True) ->
     -> [{"name", "line", "text", "verdict"}]; the corrupted copy shows what a rejection looks like.
     """
     from proofgpt.check import check_certificate
+    from proofgpt.evaluate import lemma_table
 
+    lemmas = lemma_table([b.text for b in blocks])  # walks cite earlier certificates as lemmas
     rng = random.Random(seed)
     picked = rng.sample(list(blocks), min(n, len(blocks)))
     out = []
     for b in picked:
-        out.append({"label": f"line {b.line}", "text": b.text, "verdict": check_certificate(b.text, first_line=b.line)})
+        out.append({"label": f"line {b.line}", "text": b.text, "verdict": check_certificate(b.text, first_line=b.line, lemmas=lemmas)})
     if corrupt and picked:
         b = picked[0]
         lines = b.text.split("\n")
@@ -255,7 +261,7 @@ def example_verdicts(blocks, n: int = 3, seed: int = 0, corrupt: bool = True) ->
         i = goals[-1] if len(goals) > 1 else len(lines) - 2
         lines[i] = lines[i] + " * 1"  # a goal the tactic cannot produce
         text = "\n".join(lines)
-        out.append({"label": f"line {b.line}, goal line {b.line + i} corrupted", "text": text, "verdict": check_certificate(text, first_line=b.line)})
+        out.append({"label": f"line {b.line}, goal line {b.line + i} corrupted", "text": text, "verdict": check_certificate(text, first_line=b.line, lemmas=lemmas)})
     return out
 
 
@@ -519,66 +525,52 @@ def load_best(wb: Workbook):
     return model
 
 
-def complete_examples(model, certs: list, n: int = 4, seed: int = 0, **sample_kwargs) -> list:
-    """Complete n val theorems once each -> [{"prompt", "completion", "truth", "verdict"}]."""
-    from proofgpt.check import check_certificate
-    from proofgpt.evaluate import prompt_of
-    from proofgpt.sample import generate
+def complete_examples(model, certs: list, n: int = 4, seed: int = 0, **sample_kwargs) -> dict:
+    """Complete the first n val theorems once each (evaluate.complete_theorems) -> its result,
+    whose "samples" hold prompt, completion, truth and the verdict fields."""
+    from proofgpt.evaluate import complete_theorems
 
-    certs = certs[:n]
-    prompts = [prompt_of(c) for c in certs]
-    outs = generate(model, prompts, seed=seed, **sample_kwargs)
-    return [
-        {"prompt": p, "completion": o, "truth": c, "verdict": check_certificate((p + o).rstrip())}
-        for p, o, c in zip(prompts, outs, certs)
-    ]
+    return complete_theorems(model, certs[:n], k=1, sample_kwargs=sample_kwargs, seed=seed)
 
 
-def completions_html(rows: list):
+def completions_html(result: dict):
     """Each sample beside its ground truth, with the checker's verdict."""
     from IPython.display import HTML
 
     from proofgpt.widgets import verdict_html
 
     parts = []
-    for r in rows:
+    for r in result["samples"]:
         parts.append(
-            f'<div style="border-top:1px solid #ccc;padding-top:4px">verdict: {verdict_html(r["verdict"])}'
-            f'<div style="display:flex;gap:12px">{_pre(r["prompt"] + r["completion"], "sample")}{_pre(r["truth"], "ground truth")}</div></div>'
+            f'<div style="border-top:1px solid #ccc;padding-top:4px">{html.escape(r["theorem"])}: {verdict_html(r)}'
+            f'<div style="display:flex;gap:12px">{_pre(r["prompt"] + r["completion"], "sample")}{_pre(r["prompt"] + r["truth"], "ground truth")}</div></div>'
         )
     return HTML("".join(parts))
 
 
 def sampling_sweep(model, certs: list, temperatures=(0.5, 0.8, 1.0), top_ps=(0.9, 1.0), n: int = 8, seed: int = 0, max_new_tokens: int = 256) -> list:
     """Verified / structural % of n val completions at each (temperature, top_p)."""
-    from proofgpt.check import check_certificate
-    from proofgpt.evaluate import prompt_of
-    from proofgpt.sample import generate
+    from proofgpt.evaluate import complete_theorems
 
-    prompts = [prompt_of(c) for c in certs[:n]]
     rows = []
     for top_p in top_ps:
         for t in temperatures:
-            outs = generate(model, prompts, max_new_tokens=max_new_tokens, temperature=t, top_p=top_p, seed=seed)
-            vs = [check_certificate((p + o).rstrip()) for p, o in zip(prompts, outs)]
-            rows.append(
-                {
-                    "temperature": t,
-                    "top_p": top_p,
-                    "n": len(vs),
-                    "verified_pct": 100 * sum(v.verified for v in vs) / max(len(vs), 1),
-                    "structural_pct": 100 * sum(v.structural for v in vs) / max(len(vs), 1),
-                }
-            )
+            r = complete_theorems(model, certs[:n], k=1, seed=seed, sample_kwargs=dict(temperature=t, top_p=top_p, max_new_tokens=max_new_tokens))
+            rows.append({"temperature": t, "top_p": top_p, "n": r["n_samples"], "verified_pct": r["verified_pct"], "structural_pct": r["structural_pct"]})
     return rows
 
 
-def sample_rows(rows: list) -> list:
-    """complete_examples rows -> JSON-able {"prompt", "completion", "verdict"} rows."""
+def sample_rows(result: dict) -> list:
+    """complete_examples' samples -> short JSON rows {"theorem", "verdict", "exact"}."""
     from proofgpt.widgets import verdict_text
 
-    return [{"prompt": r["prompt"], "completion": r["completion"], "verified": r["verdict"].verified,
-             "structural": r["verdict"].structural, "verdict": verdict_text(r["verdict"])} for r in rows]
+    return [{"theorem": r["theorem"], "verdict": verdict_text(r), "exact": r["exact"], "completion": r["completion"]} for r in result["samples"]]
+
+
+def nearest_similarities(evaluation: dict) -> list:
+    """Each unconditional sample's similarity to its nearest train certificate (eval.json)."""
+    mem = evaluation.get("memorization") or {}
+    return [s["nearest_similarity"] for s in mem.get("samples", [])]
 
 
 def ensure_eval(wb: Workbook) -> dict:
@@ -730,7 +722,10 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
             "verified_pct": _dig(ev, ("verified_pct",), ("completions", "verified_pct")),
             "structural_pct": _dig(ev, ("structural_pct",), ("completions", "structural_pct")),
             "pass_at_k": _dig(ev, ("pass_at_k",), ("pass@k",)),
+            "pass_k": _dig(ev, ("k",)),
             "duplicate_rate": _dig(ev, ("duplicate_rate",), ("memorization", "duplicate_rate"), ("memorization", "exact_dup_rate")),
+            "near_dup_rate": _dig(ev, ("memorization", "near_dup_rate")),
+            "unique_rate": _dig(ev, ("memorization", "unique_rate")),
             "sampling_sweep": nb05.get("sweep"),
             "runtime_s": round(runtime_s, 1),
             "notebook_runtime_s": timings,
@@ -761,8 +756,8 @@ def summary_markdown(s: dict) -> str:
         f"| train/val gap (nats) | {f(s['train_val_gap'])} |",
         f"| verified % | {f(s['verified_pct'], 1)} |",
         f"| structural % | {f(s['structural_pct'], 1)} |",
-        f"| pass@k | {f(s['pass_at_k'])} |",
-        f"| duplicate rate | {f(s['duplicate_rate'])} |",
+        f"| pass@{s.get('pass_k') or 'k'} (%) | {f(s['pass_at_k'], 1)} |",
+        f"| duplicate rate / near-duplicate / unique | {f(s['duplicate_rate'], 3)} / {f(s.get('near_dup_rate'), 3)} / {f(s.get('unique_rate'), 3)} |",
         f"| best step / stop | {s['best_step']} / {s['stop_reason']} |",
         f"| seeds | {s['seeds']} |",
         "",

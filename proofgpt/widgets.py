@@ -37,18 +37,25 @@ def theorem_name(cert: str) -> str:
     return first[3:].split(":", 1)[0].strip() if first.startswith("@T") else first[:40]
 
 
+def _get(v, key):
+    """A Verdict's field, or the same key of a sample record dict (evaluate's samples)."""
+    return v[key] if isinstance(v, dict) else getattr(v, key)
+
+
 def verdict_text(v) -> str:
-    """Verdict -> 'verified' | 'structural (not verified: line 7: ...)' | 'rejected at line 7: reason'."""
-    if v.verified:
+    """Verdict -> 'verified' | 'structural (not verified at line 7: ...)' | 'rejected at line 7: reason'."""
+    if _get(v, "verified"):
         return "verified"
-    if v.structural:
-        return f"structural (not verified at line {v.line}: {v.reason})"
-    return f"rejected at line {v.line}: {v.reason}"
+    if _get(v, "structural"):
+        return f"structural (not verified at line {_get(v, 'line')}: {_get(v, 'reason')})"
+    return f"rejected at line {_get(v, 'line')}: {_get(v, 'reason')}"
 
 
 def verdict_html(v) -> str:
-    colour = "#1a7f37" if v.verified else "#9a6700" if v.structural else "#cf222e"
-    kind = "verified" if v.verified else "structural" if v.structural else "rejected"
+    """The verdict as a coloured span with a stable class (proofgpt-verdict-verified, ...)."""
+    verified, structural = _get(v, "verified"), _get(v, "structural")
+    colour = "#1a7f37" if verified else "#9a6700" if structural else "#cf222e"
+    kind = "verified" if verified else "structural" if structural else "rejected"
     return (
         f'<span class="proofgpt-verdict proofgpt-verdict-{kind}" style="color:{colour};font-weight:bold">'
         f"{html.escape(verdict_text(v))}</span>"
@@ -125,7 +132,8 @@ class Sampler(W.VBox):
             top_p=self.top_p.value,
             seed=self.seed.value,
         )[0]
-        return completion, check_certificate((prompt + completion).rstrip())
+        # premises come from the prompt (ground truth), as in evaluate.complete_theorems
+        return completion, check_certificate(prompt + completion, trust_premises=True)
 
     def _on_click(self, _button=None):
         self.button.disabled = True

@@ -35,7 +35,7 @@ qed"""
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return GPT(GPTConfig(ctx=64, d_model=32, n_layers=1, n_heads=2, d_mlp=64, dropout=0.0)).eval()
+    return GPT(GPTConfig(ctx=256, d_model=32, n_layers=1, n_heads=2, d_mlp=64, dropout=0.0)).eval()
 
 
 def test_parts_have_stable_css_classes(model):
