@@ -71,7 +71,7 @@ def rope_tables(ctx, head_dim, base=10000.0):
 def apply_rope(x, cos, sin):
     """Rotate pairs (x1[i], x2[i]) of the two halves of the head dim by position-dependent angles.
 
-    x: (B, nh, T, hs); cos, sin: (T, hs/2) already sliced to the absolute positions of x.
+    x: (B, nh, T, hs); cos, sin: (T, hs/2) or per row (B, 1, T, hs/2), taken at the positions of x.
     """
     x1, x2 = x.chunk(2, dim=-1)  # (B, nh, T, hs/2) each
     y1 = x1 * cos - x2 * sin
@@ -92,7 +92,7 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, rope=None, cache=None, layer=0):
+    def forward(self, x, rope=None, cache=None, layer=0, mask=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.d_model, dim=2)
         hs = C // self.n_heads
@@ -100,14 +100,17 @@ class CausalSelfAttention(nn.Module):
         k = k.view(B, T, self.n_heads, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_heads, hs).transpose(1, 2)  # (B, nh, T, hs)
         if rope is not None:
-            cos, sin = rope  # (T, hs/2), offset by the cache position by the caller
+            cos, sin = rope  # (T, hs/2) or (B, 1, T, hs/2), at the tokens' positions (see GPT.forward)
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
         pos = 0 if cache is None else cache.pos
         if cache is not None:
             k, v = cache.store(layer, k, v)  # (B, nh, pos+T, hs): the past and these T tokens
         dropout_p = self.attn_dropout if self.training else 0.0
-        if pos == 0:
+        if mask is not None:
+            # left-padded rows in a cache (see KVCache.pad): mask (B, 1, T, pos+T) built by GPT.forward
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        elif pos == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         elif T == 1:
             # one new token attends to everything cached (is_causal would mask all but key 0)
@@ -143,8 +146,8 @@ class Block(nn.Module):
         self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
 
-    def forward(self, x, rope=None, cache=None, layer=0):
-        x = x + self.attn(self.ln_1(x), rope, cache, layer)
+    def forward(self, x, rope=None, cache=None, layer=0, mask=None):
+        x = x + self.attn(self.ln_1(x), rope, cache, layer, mask)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -154,17 +157,22 @@ class KVCache:
 
     k, v: (n_layers, B, nh, max_len, hs). `GPT.forward(idx, cache=cache)` writes the new
     tokens' keys/values at [pos, pos+T) in every layer, attends over [0, pos+T), then
-    advances pos by T. All rows share one position (prompts of equal length; see sample.py).
+    advances pos by T. All rows share the slot index pos.
+
+    Prompts of different lengths share a batch by left padding: `pad` (B,) holds each row's
+    number of leading pad slots. Row r's token in slot j then has position j - pad[r], and
+    slots < pad[r] are masked out of its attention, so a padded row computes what it would
+    alone (to float rounding). The cache may be longer than ctx (pad + ctx), positions never.
     """
 
-    def __init__(self, config, batch_size, max_len=None, device="cpu", dtype=torch.float32):
+    def __init__(self, config, batch_size, max_len=None, device="cpu", dtype=torch.float32, pad=None):
         self.max_len = max_len or config.ctx
-        assert self.max_len <= config.ctx, "a cache longer than ctx has no position embeddings"
         hs = config.d_model // config.n_heads
         shape = (config.n_layers, batch_size, config.n_heads, self.max_len, hs)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = 0
+        self.pad = None if pad is None else torch.as_tensor(pad, dtype=torch.long, device=device)  # (B,)
 
     def store(self, layer, k, v):
         """Write k, v (B, nh, T, hs) at the current position; return all keys/values so far."""
@@ -179,6 +187,8 @@ class KVCache:
         """Keep (or repeat) batch rows: rows is a LongTensor of row indices into the batch."""
         self.k = self.k[:, rows]
         self.v = self.v[:, rows]
+        if self.pad is not None:
+            self.pad = self.pad[rows]
 
 
 @dataclass
@@ -254,18 +264,29 @@ class GPT(nn.Module):
         """
         B, T = idx.size()
         pos0 = 0 if cache is None else cache.pos
-        if pos0 + T > self.config.ctx:
-            raise ValueError(f"sequence of {pos0 + T} tokens is longer than ctx {self.config.ctx}")
+        pad = None if cache is None else cache.pad
+        pos = torch.arange(pos0, pos0 + T, dtype=torch.long, device=idx.device)  # (T,) slots
+        mask = None
+        if pad is not None:
+            # left-padded rows: positions count from each row's first real token, and a query
+            # sees the keys in slots [pad, its own slot] (and itself, so pad rows stay finite)
+            slots = torch.arange(pos0 + T, device=idx.device)  # (S,) key slots
+            mask = (slots[None, None, :] <= pos[None, :, None]) & (slots[None, None, :] >= pad[:, None, None])
+            mask = (mask | (slots[None, None, :] == pos[None, :, None]))[:, None]  # (B, 1, T, S)
+            pos = (pos[None, :] - pad[:, None]).clamp(min=0)  # (B, T) positions
+        if int(pos.max()) >= self.config.ctx:
+            raise ValueError(f"sequence of {int(pos.max()) + 1} tokens is longer than ctx {self.config.ctx}")
         x = self.wte(idx)  # (B, T, C)
         rope = None
         if self.wpe is not None:
-            pos = torch.arange(pos0, pos0 + T, dtype=torch.long, device=idx.device)  # (T,)
             x = x + self.wpe(pos)  # (B, T, C)
+        elif pad is None:
+            rope = (self.rope_cos[pos], self.rope_sin[pos])  # (T, hs/2) each
         else:
-            rope = (self.rope_cos[pos0:pos0 + T], self.rope_sin[pos0:pos0 + T])  # (T, hs/2) each
+            rope = (self.rope_cos[pos][:, None], self.rope_sin[pos][:, None])  # (B, 1, T, hs/2) each
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, rope, cache, i)
+            x = block(x, rope, cache, i, mask)
         x = self.ln_f(x)
         logits = self.lm_head(x)  # (B, T, V)
         if cache is not None:

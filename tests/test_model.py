@@ -12,6 +12,16 @@ import torch
 from proofgpt.model import GPT, GPTConfig, KVCache
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP
+    threads waiting on each other slow them down many times over; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_config(**kw):
     base = dict(ctx=32, d_model=32, n_layers=2, n_heads=4, d_mlp=64, dropout=0.0)
     base.update(kw)
@@ -98,6 +108,26 @@ def test_kv_cache_logits_equal_full_recompute(pos):
         cached = torch.cat(parts, dim=1)
     assert cache.pos == 30
     assert torch.allclose(cached, full, atol=1e-5), (cached - full).abs().max()
+
+
+@pytest.mark.parametrize("pos", ["learned", "rope"])
+def test_left_padded_cache_equals_each_row_alone(pos):
+    torch.manual_seed(0)
+    model = GPT(tiny_config(pos=pos)).eval()
+    lens = [7, 3, 5]
+    seqs = [torch.randint(1, 256, (n + 6,)) for n in lens]  # prompt + 6 decoded tokens
+    T = max(lens)
+    with torch.no_grad():
+        cache = KVCache(model.config, 3, max_len=T + 6, pad=[T - n for n in lens])
+        idx = torch.stack([torch.cat([torch.zeros(T - n, dtype=torch.long), s[:n]]) for s, n in zip(seqs, lens)])
+        steps = [model(idx, cache=cache)[0][:, -1]]  # (3, V) after each prompt
+        for t in range(6):
+            nxt = torch.stack([s[n + t] for s, n in zip(seqs, lens)])[:, None]  # (3, 1)
+            steps.append(model(nxt, cache=cache)[0][:, -1])
+        for r, (s, n) in enumerate(zip(seqs, lens)):
+            alone, _ = model(s[None])  # (1, n + 6, V)
+            for t in range(7):
+                assert torch.allclose(steps[t][r], alone[0, n - 1 + t], atol=1e-5), (r, t)
 
 
 def test_kv_cache_select_copies_rows():

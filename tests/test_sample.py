@@ -14,6 +14,16 @@ from proofgpt.model import GPT, GPTConfig
 from proofgpt.sample import _stopped, decode, encode, generate, main, sample_next
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP
+    threads waiting on each other slow them down many times over; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def logits_of(probs):
     return torch.log(torch.tensor([probs], dtype=torch.float32))  # (1, V)
 
@@ -114,6 +124,7 @@ def test_greedy_with_cache_equals_naive_recompute(pos):
     want = [naive_greedy(model, p, 20) for p in prompts]
     assert got == want
     assert got[0] == got[3]
+    assert generate(model, prompts, 20, temperature=0, stop_at_qed=False, batch_size=1) == want
 
 
 class ScriptModel(torch.nn.Module):
@@ -146,6 +157,7 @@ def test_stops_at_qed_line_and_blank_line():
     assert generate(model, ["@G"], 30, temperature=1.0, top_p=0.9) == ["rfl"]
     # max_new_tokens wins
     assert generate(model, ["@G"], 2, temperature=0) == ["rf"]
+    assert generate(model, ["@G"], 0, temperature=0) == [""]
 
 
 def test_generation_never_exceeds_ctx():
