@@ -91,7 +91,7 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted(tmp_path):
 
     with open(tmp_path / "cut.log", "w") as log:
         # 1) mid-step: between forward and backward of a micro-batch
-        p = start(cut, resume=False, hooks="step=0.3", log=log)
+        p = start(cut, resume=False, hooks="step=0.2", log=log)
         where = [kill_at_hook(p, "step", rng.randint(3, 14))]
         assert_intact(cut)
         # 2) mid-evaluation: after the val loss, before the train loss and the validity monitor
