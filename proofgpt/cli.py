@@ -6,6 +6,7 @@ Bad input (`UserError`, missing files, invalid UTF-8, ...) is printed as one lin
 stderr with exit code 2; set PROOFGPT_TRACEBACK=1 to see the traceback instead.
 """
 
+import argparse
 import importlib
 import os
 import sys
@@ -38,6 +39,26 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"proofgpt: warning: {message}\n"
 
 
+def _usage_error(cmd):
+    """argparse's error() for `cmd`: its usage, then the one `proofgpt: error:` line, exit 2."""
+
+    def error(parser, message):
+        parser.print_usage(sys.stderr)
+        parser.exit(2, f"proofgpt: error: {cmd}: {message} (`python -m proofgpt {cmd} --help` lists the options)\n")
+
+    return error
+
+
+def _os_error(e: OSError) -> str:
+    """One line for an OSError: '/x/afile: exists and is not a directory'."""
+    if e.filename is None:
+        return str(e)
+    what = (e.strerror or str(e)).lower()
+    if isinstance(e, FileExistsError) and not os.path.isdir(e.filename):
+        what = "exists and is not a directory"
+    return f"{e.filename}: {what}"
+
+
 def _resolve(argv):
     """Longest command prefix of argv -> (command, rest)."""
     for n in (2, 1):
@@ -59,6 +80,15 @@ def main(argv=None) -> int:
     warnings.formatwarning = _one_line_warning
     target, _ = COMMANDS[cmd]
     module_name, func_name = target.split(":")
+    # usage errors (a bad option value) end in the same one line as every other error
+    argparse_error, argparse.ArgumentParser.error = argparse.ArgumentParser.error, _usage_error(cmd)
+    try:
+        return _run(module_name, func_name, rest)
+    finally:
+        argparse.ArgumentParser.error = argparse_error
+
+
+def _run(module_name, func_name, rest) -> int:
     if os.environ.get("PROOFGPT_TRACEBACK"):
         return getattr(importlib.import_module(module_name), func_name)(rest) or 0
     from proofgpt.errors import UserError
@@ -67,8 +97,6 @@ def main(argv=None) -> int:
         return getattr(importlib.import_module(module_name), func_name)(rest) or 0
     except UserError as e:
         print(f"proofgpt: error: {e}", file=sys.stderr)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
-        print(f"proofgpt: error: {e.filename}: {e.strerror.lower()}", file=sys.stderr)
     except UnicodeDecodeError as e:
         print(f"proofgpt: error: invalid UTF-8 at byte offset {e.start}", file=sys.stderr)
     except KeyboardInterrupt:
@@ -77,6 +105,6 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `proofgpt data stats FILE | head`: the reader left; that is fine
         sys.stderr.close()
         return 0
-    except OSError as e:
-        print(f"proofgpt: error: {e}", file=sys.stderr)
+    except OSError as e:  # missing file, a directory, not writable, disk full, ...
+        print(f"proofgpt: error: {_os_error(e)}", file=sys.stderr)
     return 2
