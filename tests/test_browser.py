@@ -336,7 +336,8 @@ def test_sample_analysis_sampler_in_jupyterlab(smoke_run, lab, page):
     # another theorem, so the new sample cannot be mistaken for the notebook's own
     picker = page.locator(".proofgpt-theorem select")
     i_theorem = 1 if picker.evaluate("e => e.selectedIndex") == 0 else 0
-    name = picker.locator("option").nth(i_theorem).inner_text().split(": ", 1)[1]  # "1: name"
+    label = picker.locator("option").nth(i_theorem).text_content().replace("\xa0", " ")  # ipywidgets: nbsp
+    name = label.split(": ", 1)[1]  # "1: left_cancel" (widgets.Sampler's labels)
     picker.select_option(index=i_theorem)
     # the keyboard moves the focused noUiSlider handle one step per press
     handle = page.locator(".proofgpt-temperature .noUi-handle")
@@ -353,15 +354,16 @@ def test_sample_analysis_sampler_in_jupyterlab(smoke_run, lab, page):
     sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))
     sync_api.expect(generate).to_be_enabled()
     shown = verdict.inner_text()
-    sampler.scroll_into_view_if_needed()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "browser-05-sampler.png"))
 
     # re-run the probe cell: the kernel has the slider's value, the theorem and the verdict shown
     page.locator(".jp-CodeCell").last.locator(".cm-content").click()
     page.keyboard.press("Control+Enter")
     sync_api.expect(probe_out).to_have_text(
         f"probe: temperature={t_after} theorem={i_theorem} verdict={shown}")
+
+    sampler.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-05-sampler.png"))
     assert not page.js_errors, page.js_errors
 
 
