@@ -24,7 +24,7 @@ from proofgpt.train import TIMING_FIELDS, best_checkpoints, load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 6  # the kill schedule; any seed must pass
-# the smoke profile cut to 45 steps: still crosses the epoch boundary at step 37
+# the smoke profile cut to 45 steps: still crosses the epoch boundary (~30 steps per epoch)
 OVERRIDES = ["train.max_steps=45"]
 
 
