@@ -20,7 +20,7 @@ checkpoint carries optimizer state (3x the weights: 121 MB for the 10M seed mode
 
 Files in the run directory (runs/<name>/):
     config.json          resolved config, derived numbers, data sha256, environment
-    metrics.jsonl        one JSON row per step / evaluation / stop (schema in notes/contracts.md)
+    metrics.jsonl        one JSON row per step / evaluation / stop (schema in README.md, "Run directory")
     data/                split (and generated corpus) when not using data/ from `make data`
     ckpt/last.pt  .json  newest state (every epoch, and every train.ckpt_every steps)
     ckpt/best-<step>.pt  .json   the train.keep_best lowest val losses

@@ -75,7 +75,7 @@ def write(path: Path, texts) -> Path:
     return path
 
 
-# --- reading (the lead's functions, exercised on real files) ---------------------------------
+# --- reading (read_text, split_blocks, read_corpus on real files) ---------------------------------
 
 
 def test_split_blocks_lines_and_extra_blank_lines():
