@@ -4,8 +4,15 @@ What a user does: open a notebook in JupyterLab, Run All Cells, move a slider, c
 read the output. Papermill and the widget unit tests never render a widget, so only a browser
 catches a widget that does not show (missing labextension, broken comm, JS error).
 
-Trade-off: one JupyterLab server and one Chromium are shared by the tests in this module
-(starting them costs ~10 s of the ~30-60 s total on 2 cores); each test opens its own page.
+The sampler test (05_sample_analysis.ipynb on a smoke run made by `proofgpt train` in tmp) is
+the product check; the two small ones check the harness (widgets render and answer a click; a
+failing cell ends the wait with its traceback, not a timeout), so a red sampler test can be told
+apart from a broken browser set-up.
+
+Trade-off: one JupyterLab server and one Chromium are shared by the module's tests (starting them
+costs ~10 s), and the smoke training runs while they start; each test opens its own page,
+workspace and kernel. Measured on the 2-core box under a load average of ~10: sampler test ~60 s
+(of which Run All of notebook 05 ~25 s), the module ~85 s.
 
 Chromium is Debian's (/usr/bin/chromium, `make browser` installs it); Playwright never downloads
 a browser. The flags are the ones this closed network needs (no background connections).
@@ -15,10 +22,9 @@ Refs: https://playwright.dev/python/docs/api/class-browsertype ,
 """
 
 import json
-import re
 import os
+import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -227,8 +233,8 @@ def idle_kernel(page) -> None:
 
 def run_all_cells(page) -> None:
     """Run menu -> Run All Cells, as a user would."""
-    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
 def wait_all_cells_ran(page, timeout_ms: float = UI_TIMEOUT_MS) -> None:
