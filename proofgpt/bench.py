@@ -234,40 +234,82 @@ def train_step_fn(model, optimizer, x, y, autocast_dtype=None):
     return step
 
 
-def measure_train(args, dropout=0.0, attn_dropout=0.0, batch_size=None, repeats=None, **shape):
-    """-> dict(tokens_per_s, step_s, median_step_s, flops_per_token, gflops) for one variant."""
-    model = make_model(args, dropout=dropout, attn_dropout=attn_dropout, **shape)
+def build_train_step(args, dropout=0.0, attn_dropout=0.0, batch_size=None):
+    """-> (step fn, info dict) for a seed-shape (or --quick) model with these dropouts."""
+    model = make_model(args, dropout=dropout, attn_dropout=attn_dropout)
     model.train()
     optimizer = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95))
     ctx = model.config.ctx
     B = batch_size or args.batch
     x, y = fake_batch(args, ctx, B)
-    best_s, median_s = time_best(train_step_fn(model, optimizer, x, y), repeats or args.repeats)
-    fpt = model.flops_per_token()
-    tokens = B * ctx
-    return dict(batch=B, ctx=ctx, dropout=dropout, attn_dropout=attn_dropout, step_s=best_s,
-                median_step_s=median_s, tokens_per_s=tokens / best_s, flops_per_token=fpt,
-                gflops=tokens * fpt / best_s / 1e9, n_params=model.num_params())
+    info = dict(batch=B, ctx=ctx, dropout=dropout, attn_dropout=attn_dropout,
+                flops_per_token=model.flops_per_token(), n_params=model.num_params())
+    return train_step_fn(model, optimizer, x, y), info
+
+
+def round_robin(fns, repeats, clock=time.perf_counter):
+    """Time each fn once per round (after one warm-up round) -> [(best_s, median_s)] per fn.
+
+    Interleaving means a burst of other jobs on a shared machine hits every fn alike, so
+    their ratios hold even when the absolute times do not."""
+    times = [[] for _ in fns]
+    for r in range(repeats + 1):
+        for i, fn in enumerate(fns):
+            t0 = clock()
+            fn()
+            if r > 0:
+                times[i].append(clock() - t0)
+    return [(min(t), statistics.median(t)) for t in times]
+
+
+def with_info(info, best_s, median_s):
+    tokens = info["batch"] * info["ctx"]
+    return dict(info, step_s=best_s, median_step_s=median_s, tokens_per_s=tokens / best_s,
+                gflops=tokens * info["flops_per_token"] / best_s / 1e9)
+
+
+def measure_train(args, dropout=0.0, attn_dropout=0.0, batch_size=None, repeats=None):
+    """-> dict(tokens_per_s, step_s, median_step_s, flops_per_token, gflops, ...) for one variant."""
+    step, info = build_train_step(args, dropout, attn_dropout, batch_size)
+    return with_info(info, *time_best(step, repeats or args.repeats))
+
+
+def one_thread_cpu(fn, repeats):
+    """Best CPU seconds of fn() on one torch thread: what a shared machine barely disturbs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return round_robin([fn], repeats, clock=time.process_time)[0][0]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def bench_train(res, args, state):
     peak = ensure_peak(res, args, state)
-    base = measure_train(args)
+    variants = {"resid 0, attn 0": (0.0, 0.0), "resid 0.1, attn 0": (0.1, 0.0),
+                "resid 0, attn 0.1": (0.0, 0.1), "resid 0.1, attn 0.1": (0.1, 0.1)}
+    built = {label: build_train_step(args, p, pa) for label, (p, pa) in variants.items()}
+    timed = round_robin([step for step, _ in built.values()], args.repeats)
+    details = {label: with_info(info, *t) for (label, (_, info)), t in zip(built.items(), timed)}
+    base = details["resid 0, attn 0"]
     state["train_tokens_per_s"] = base["tokens_per_s"]
     shape = f"B{base['batch']}x{base['ctx']}"
     res.add("train", f"step GFLOP/s, dropout 0/0 ({shape}) = MFU", base["gflops"], "GFLOP/s",
             "fp32 matmul peak", peak, note=f"{base['tokens_per_s']:.0f} tokens/s")
     res.add("train", f"tokens/s, dropout 0/0 ({shape})", base["tokens_per_s"], "tok/s",
             "tokens/s at the matmul peak", peak * 1e9 / base["flops_per_token"])
-    variants = {"resid 0.1, attn 0": (0.1, 0.0), "resid 0, attn 0.1": (0.0, 0.1),
-                "resid 0.1, attn 0.1": (0.1, 0.1)}
-    details = {"resid 0, attn 0": base}
-    for label, (p, pa) in variants.items():
-        m = measure_train(args, dropout=p, attn_dropout=pa)
-        details[label] = m
+    for label, m in list(details.items())[1:]:
         res.add("train", f"tokens/s, {label}", m["tokens_per_s"], "tok/s", "tokens/s, dropout 0/0",
                 base["tokens_per_s"])
-    res.extra["train"] = details
+    # the same MFU on one thread in CPU seconds: robust to other jobs, shows the code's efficiency
+    n = 256 if args.quick else 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    peak1 = 2 * n ** 3 / one_thread_cpu(lambda: a @ b, 3) / 1e9
+    step1_s = one_thread_cpu(built["resid 0, attn 0"][0], max(1, args.repeats - 1))
+    gflops1 = base["batch"] * base["ctx"] * base["flops_per_token"] / step1_s / 1e9
+    res.add("train", "1 thread: step GFLOP/s (CPU time) = MFU", gflops1, "GFLOP/s",
+            "1 thread: matmul GFLOP/s (CPU time)", peak1)
+    res.extra["train"] = dict(details, one_thread=dict(step_cpu_s=step1_s, gflops=gflops1, peak_gflops=peak1))
 
 
 def ensure_train_ref(res, args, state):
@@ -324,19 +366,10 @@ def bench_modules(res, args, state):
     optimizer = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95))
     ctx = model.config.ctx
     x, y = fake_batch(args, ctx)
-    reps = args.repeats
-    step_s, _ = time_best(train_step_fn(model, optimizer, x, y), reps)
-
-    def fwd_bwd():
-        _, loss = model(x, y)
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    fwd_bwd_s, _ = time_best(fwd_bwd, reps)
     captured = _capture_inputs(model, x, y)
-    parts = {}
+    fns = {"step": train_step_fn(model, optimizer, x, y)}
     for kind in ("attention", "mlp", "norm"):
-        parts[kind], _ = time_best(_fwd_bwd_fn(captured[kind]), reps)
+        fns[kind] = _fwd_bwd_fn(captured[kind])
 
     # embedding/head: token (+ position) lookup, tied head matmul, cross-entropy
     h = captured["head"][0][1][0].clone().requires_grad_(True)  # (B, T, C): ln_f output
@@ -350,7 +383,7 @@ def bench_modules(res, args, state):
         (loss + e.sum() * 0.0).backward()
         model.zero_grad(set_to_none=True)
 
-    parts["embedding/head"], _ = time_best(emb_head, reps)
+    fns["embedding/head"] = emb_head
     # the optimizer alone, on the gradients of one real backward
     _, loss = model(x, y)
     loss.backward()
@@ -361,16 +394,19 @@ def bench_modules(res, args, state):
             p.grad = g
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
-    parts["optimizer (clip + AdamW)"], _ = time_best(opt_step, reps)
-    optimizer.zero_grad(set_to_none=True)
+    fns["optimizer (clip + AdamW)"] = opt_step
+    timed = dict(zip(fns, (best for best, _ in round_robin(list(fns.values()), args.repeats))))
+    step_s = timed.pop("step")
+    parts = timed
     for kind, s in parts.items():
         res.add("modules", f"{kind} fwd+bwd" if "(" not in kind else kind, s * 1e3, "ms",
                 "whole training step", step_s * 1e3)
     # what isolation misses (residual adds, dropout, autograd bookkeeping) shows as a sum < 1
     res.add("modules", "sum of the parts above", sum(parts.values()) * 1e3, "ms",
             "whole training step", step_s * 1e3)
-    res.extra["modules"] = dict(step_s=step_s, fwd_bwd_s=fwd_bwd_s, parts_s=parts,
+    res.extra["modules"] = dict(step_s=step_s, parts_s=parts,
                                 batch=args.batch, ctx=ctx)
 
 
@@ -542,6 +578,203 @@ def bench_cuda(res, args, state):
 
 
 # -----------------------------------------------------------------------------
+# --cpu-path: what limits a seed-shape training step on CPU (opt-in; writes cpu_path.json/.md)
+
+# (label, options): each changes one thing against the baseline (B8, torch's threads, the
+# model as written, AdamW as configure_optimizer builds it: the for-loop kernel on CPU)
+CPU_PATH_CANDIDATES = [
+    ("baseline", {}),
+    ("batch 4", dict(batch=4)),
+    ("batch 16", dict(batch=16)),
+    ("1 thread", dict(threads=1)),
+    ("AdamW foreach", dict(optim="foreach")),
+    ("AdamW fused (CPU kernel)", dict(optim="fused")),
+    ("GELU tanh approximation", dict(gelu_tanh=True)),
+    ("SDPA math backend (not flash)", dict(sdpa="math")),
+    ("torch.compile (inductor)", dict(compile=True)),  # needs a C++ compiler; minutes to compile
+]
+
+
+def _candidate_step(args, batch=None, threads=None, optim=None, gelu_tanh=False, sdpa=None, compile=False):
+    """-> (step fn, tokens per step, flops per token) for one candidate of the CPU sweep."""
+    model = make_model(args, dropout=0.0)
+    model.train()
+    if gelu_tanh:
+        for block in model.blocks:
+            block.mlp.act = torch.nn.GELU(approximate="tanh")
+    groups = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95)).param_groups
+    extra = {"foreach": True} if optim == "foreach" else {"fused": True} if optim == "fused" else {}
+    optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k in ("params", "weight_decay")} for g in groups],
+                                  lr=3e-4, betas=(0.9, 0.95), **extra)
+    fwd = torch.compile(model) if compile else model
+    B = batch or args.batch
+    x, y = fake_batch(args, model.config.ctx, B)
+    inner = train_step_fn(fwd, optimizer, x, y)
+    default_threads = torch.get_num_threads()
+
+    def step():
+        torch.set_num_threads(threads or default_threads)
+        try:
+            if sdpa == "math":
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                with sdpa_kernel(SDPBackend.MATH):
+                    inner()
+            else:
+                inner()
+        finally:
+            torch.set_num_threads(default_threads)
+
+    return step, B * model.config.ctx, model.flops_per_token()
+
+
+def cpu_path_sweep(args, rounds=4):
+    """Time every candidate round-robin (one step each per round, best kept) so that other jobs
+    on a shared machine slow all candidates alike; the sgemm peak is re-measured every round."""
+    cands = []
+    for label, opts in CPU_PATH_CANDIDATES:
+        if args.quick and opts.get("compile"):
+            continue  # compiling takes minutes
+        step, tokens, fpt = _candidate_step(args, **opts)
+        t0 = time.perf_counter()
+        step()  # warm-up (and compilation for torch.compile)
+        cands.append(dict(label=label, options=opts, step=step, tokens=tokens, flops_per_token=fpt,
+                          first_step_s=time.perf_counter() - t0, times=[]))
+        print(f"cpu-path {label}: first step {cands[-1]['first_step_s']:.2f} s", flush=True)
+    n = 256 if args.quick else 2048
+    peaks = []
+    for r in range(rounds):
+        peaks.append(matmul_gflops(n, 2)[0])
+        for c in cands:
+            t0 = time.perf_counter()
+            c["step"]()
+            c["times"].append(time.perf_counter() - t0)
+        print(f"cpu-path round {r + 1}/{rounds}: peak {peaks[-1]:.1f} GFLOP/s, " +
+              ", ".join(f"{c['label']} {c['times'][-1]:.2f} s" for c in cands), flush=True)
+    peak = max(peaks)
+    base = cands[0]
+    rows = []
+    for c in cands:
+        best = min(c["times"])
+        tps = c["tokens"] / best
+        rows.append(dict(label=c["label"], options=c["options"], step_s=best, median_step_s=statistics.median(c["times"]),
+                         first_step_s=c["first_step_s"], tokens_per_s=tps, gflops=tps * c["flops_per_token"] / 1e9,
+                         mfu=tps * c["flops_per_token"] / 1e9 / peak,
+                         speedup=tps / (base["tokens"] / min(base["times"]))))
+    return dict(peak_gflops=peak, peaks=peaks, rounds=rounds, candidates=rows)
+
+
+def write_cpu_path(result, info, out_dir):
+    lines = ["# CPU fast path: seed-shape training step candidates", "",
+             f"Measured by `python -m proofgpt bench --cpu-path` on {info['cpu']} ({info['cores']} cores, torch "
+             f"{info['torch']}), load average {info.get('loadavg_1m_start')} at the start (the machine was shared). "
+             f"Every candidate changes one thing against the baseline; steps are timed round-robin "
+             f"({result['rounds']} rounds, best kept) so other jobs slow all of them alike. Peak = best 2048^3 sgemm "
+             f"over the rounds: {result['peak_gflops']:.1f} GFLOP/s. MFU counts 6N + 12 L d T flops per token.", "",
+             "| candidate | step s (best) | step s (median) | tokens/s | GFLOP/s | MFU | vs baseline |",
+             "|---|---|---|---|---|---|---|"]
+    for c in result["candidates"]:
+        lines.append(f"| {c['label']} | {c['step_s']:.2f} | {c['median_step_s']:.2f} | {c['tokens_per_s']:.0f} | "
+                     f"{c['gflops']:.1f} | {c['mfu']:.3f} | {c['speedup']:.3f} |")
+    atomic_write_json(out_dir / "cpu_path.json", dict(machine=info, **result))
+    atomic_write_text(out_dir / "cpu_path.md", "\n".join(lines) + "\n")
+
+
+# -----------------------------------------------------------------------------
+# --cpu-profile: rank candidate `cpu` profiles by short proxy runs at equal (estimated) time
+
+# (label, overrides of configs/cpu.yaml). Short CPU runs see < 1 epoch, so dropout stays 0.
+CPU_PROFILE_CANDIDATES = [
+    ("d192 L4 (first guess)", {}),
+    ("d128 L4, lr 2e-3", {"model.d_model": 128, "model.n_heads": 4, "model.d_mlp": 512, "train.lr": 2e-3}),
+    ("d256 L4", {"model.d_model": 256, "model.n_heads": 8, "model.d_mlp": 1024}),
+    ("d192 L6", {"model.n_layers": 6}),
+    ("d192 L4, 4k tokens/step", {"train.tokens_per_step": 4096}),
+]
+
+
+# a 2-thread step of these small models runs ~1.7x faster than a 1-thread one on an idle 2-core
+# machine (measured: see reports/bench/cpu_profile.md); used to turn CPU time into wall time
+TWO_CORE_SPEEDUP = 1.7
+
+
+def optimizer_step_s(cfgs, rounds=2):
+    """Estimated wall seconds per optimizer step on an idle 2-core machine, for each config.
+
+    Measured as single-thread CPU time (time.process_time with torch.set_num_threads(1)), which
+    other jobs on a shared machine barely change (a 2-thread step's wall time can grow 10x
+    there), divided by TWO_CORE_SPEEDUP."""
+    from proofgpt.config import derive
+    from proofgpt.model import GPT, GPTConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = []
+    try:
+        for cfg in cfgs:
+            torch.manual_seed(0)
+            model = GPT(GPTConfig(**asdict(cfg.model)))
+            model.train()
+            optimizer = model.configure_optimizer(0.1, 1e-3, (0.9, 0.95))
+            g = torch.Generator().manual_seed(0)
+            x = torch.randint(0, 256, (cfg.train.batch_size, cfg.model.ctx), generator=g)
+            step = train_step_fn(model, optimizer, x, x)
+            step()  # warm-up
+            cpu_s = []
+            for _ in range(rounds):
+                t0 = time.process_time()
+                step()
+                cpu_s.append(time.process_time() - t0)
+            out.append(min(cpu_s) * derive(cfg)["grad_accum_steps"] / TWO_CORE_SPEEDUP)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def cpu_profile_search(proxy_s=150.0, out_root=None, candidates=None):
+    """Train every candidate for the optimizer steps that fit in proxy_s seconds at its measured
+    speed (so the comparison holds at equal wall time on an idle machine, whatever the load
+    during the runs), then read the final val bits/byte and verified % from metrics.jsonl."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from proofgpt.config import load_profile
+    from proofgpt.train import train
+
+    candidates = candidates or CPU_PROFILE_CANDIDATES
+    out_root = Path(out_root or tempfile.mkdtemp(prefix="cpu-profile-"))
+    # val_frac 0.02: a 79k-byte val split keeps the final eval to seconds (the same split for every candidate)
+    base = {"train.eval_every": None, "train.ckpt_every": None, "train.train_eval_rows": 64, "eval.monitor_theorems": 16,
+            "data.val_frac": 0.02, "train.threads": 1}  # 1 thread: robust to other jobs; same maths
+    cfgs = [load_profile("cpu", {**base, **over}) for _, over in candidates]
+    step_s = optimizer_step_s(cfgs)
+    results = []
+    for (label, over), cfg, s in zip(candidates, cfgs, step_s):
+        n_steps = max(10, int(proxy_s / s))
+        cfg = load_profile("cpu", {**base, **over, "train.max_steps": n_steps,
+                                   "train.warmup_steps": max(1, n_steps // 10)})
+        run_dir = out_root / label.split(" (")[0].replace(" ", "_").replace(",", "")
+        print(f"cpu-profile {label}: {s:.2f} s/step -> {n_steps} steps in {run_dir}", flush=True)
+        t0 = time.perf_counter()
+        summary = train(cfg, run_dir, force=True, progress=False)
+        wall_s = time.perf_counter() - t0
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        last_eval = [r for r in rows if r["kind"] == "eval"][-1]
+        train_rows = [r for r in rows if r["kind"] == "train"]
+        results.append(dict(label=label, overrides=over, step_s=s, steps=n_steps, tokens=summary["tokens"],
+                            n_params=json.loads((run_dir / "config.json").read_text())["derived"]["n_params"]
+                            if (run_dir / "config.json").exists() else None,
+                            val_bpb=last_eval["val_bpb"], val_loss=last_eval["val_loss"],
+                            train_loss=last_eval["train_loss"], verified_pct=last_eval["verified_pct"],
+                            structural_pct=last_eval["structural_pct"], train_elapsed_s=train_rows[-1]["elapsed_s"],
+                            wall_s=wall_s))
+        print(f"cpu-profile {label}: val bpb {last_eval['val_bpb']:.4f}, verified {last_eval['verified_pct']}%, "
+              f"structural {last_eval['structural_pct']}% ({wall_s:.0f} s wall)", flush=True)
+    return dict(proxy_s=proxy_s, base_overrides=base, candidates=results)
+
+
+# -----------------------------------------------------------------------------
 
 RUNNERS = dict(peak=bench_peak, train=bench_train, modules=bench_modules, sample=bench_sample,
                data=bench_data, cuda=bench_cuda)
@@ -572,6 +805,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=None, help="training batch size (default 8; 2 with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's, = cores)")
+    parser.add_argument("--cpu-path", action="store_true",
+                        help="instead of the table: time the CPU fast-path candidates (batch, threads, AdamW kernel, "
+                             "GELU, SDPA backend, torch.compile) -> cpu_path.json/.md (~10 min)")
+    parser.add_argument("--cpu-profile", type=float, default=None, metavar="PROXY_S",
+                        help="instead of the table: rank candidate cpu profiles by proxy runs of PROXY_S seconds "
+                             "(estimated on an idle machine) each -> cpu_profile.json")
     parser.add_argument("--out", default=None,
                         help="output directory (default reports/bench, or reports/bench/quick with --quick)")
     args = parser.parse_args(argv)
@@ -585,6 +824,21 @@ def main(argv=None):
     if args.out is None and args.quick:
         out_dir = out_dir / "quick"
 
+    if args.cpu_path:
+        info = machine_info()
+        result = cpu_path_sweep(args, rounds=2 if args.quick else 4)
+        write_cpu_path(result, info, out_dir)
+        for c in result["candidates"]:
+            print(f"{c['label']:<32} {c['tokens_per_s']:>8.0f} tok/s  MFU {c['mfu']:.3f}  x{c['speedup']:.3f}")
+        print(f"wrote {out_dir / 'cpu_path.json'} and {out_dir / 'cpu_path.md'}")
+        return 0
+    if args.cpu_profile:
+        info = machine_info()
+        result = cpu_profile_search(args.cpu_profile, out_root=paths.RUNS_DIR / "cpu-profile-search")
+        info["loadavg_1m_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+        atomic_write_json(out_dir / "cpu_profile.json", dict(machine=info, **result))
+        print(f"wrote {out_dir / 'cpu_profile.json'}")
+        return 0
     res, info = run_bench(args)
     print()
     print(format_table(res))

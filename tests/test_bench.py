@@ -55,8 +55,10 @@ def test_mfu_is_achieved_over_measured_peak(quick_run):
     assert tps_row["value"] == pytest.approx(base["tokens_per_s"])
     assert tps_row["ratio"] == pytest.approx(mfu_row["ratio"])  # tokens/s vs tokens/s at peak = MFU
     # the three dropout variants, each against the dropout-free tokens/s of this run
-    variants = rows_of(payload, "train")[2:]
+    *variants, one_thread = rows_of(payload, "train")[2:]
     assert len(variants) == 3 and all(r["ref_value"] == pytest.approx(base["tokens_per_s"]) for r in variants)
+    one = payload["details"]["train"]["one_thread"]
+    assert one_thread["value"] == pytest.approx(one["gflops"]) and one_thread["ref_value"] == pytest.approx(one["peak_gflops"])
 
 
 @pytest.mark.slow
