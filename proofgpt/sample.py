@@ -11,7 +11,8 @@ real byte, pad slots are masked out), identical prompts (k samples of one theore
 prefilled once and their cache copied to k rows, and finished rows leave the batch.
 Trade-off: a padded prefill runs SDPA with an explicit mask (the unfused kernel) and wastes
 the pad slots; sorting keeps the padding small, and decoding B rows together costs little
-more than one. On the 2-core CPU, 512 bytes from an
+more than one. batch_size 32 bounds the cache: the seed model keeps 20 KB per token per
+row (8 layers x k, v x 320 floats), ~400 MB for 32 rows of 630 slots. On the 2-core CPU, 512 bytes from an
 empty-ish prompt of the seed model take ~3 s with the cache and ~25 s by full recompute (8x).
 
     python -m proofgpt sample --run runs/cpu --prompt "@T" --num-samples 4
@@ -86,7 +87,7 @@ def _stopped(ids, stop_at_qed):
 
 @torch.no_grad()
 def generate(model, prompts, max_new_tokens, temperature=0.8, top_k=None, top_p=0.9, seed=0,
-             stop_at_qed=True, batch_size=64):
+             stop_at_qed=True, batch_size=32):
     """Complete each prompt; returns the completions only (prompt not included).
 
     A row stops at a line `qed`, a blank line (both only when stop_at_qed; the trailing
@@ -142,21 +143,28 @@ def _generate_batch(model, encoded, max_new_tokens, temperature, top_k, top_p, g
     cache.select(which)
 
     new = [[] for _ in encoded]
-    active = list(range(len(encoded)))  # rows still generating, in cache order
+    done = [False] * len(encoded)
+    active = list(range(len(encoded)))  # rows in the cache, in cache order (some may be done)
+    step = 0
     while True:
         nxt = sample_next(logits, temperature, top_k, top_p, generator)  # (B,)
-        keep = []
-        for j, (r, b) in enumerate(zip(active, nxt.tolist())):
-            new[r].append(b)
-            if len(new[r]) < limit[r] and not _stopped(encoded[r][-1:] + new[r], stop_at_qed):
-                keep.append(j)
-        if not keep:
+        step += 1
+        for r, b in zip(active, nxt.tolist()):
+            if not done[r]:
+                new[r].append(b)
+                done[r] = len(new[r]) >= limit[r] or _stopped(encoded[r][-1:] + new[r], stop_at_qed)
+        live = [j for j, r in enumerate(active) if not done[r]]
+        if not live:
             break
-        if len(keep) < len(active):
-            keep_t = torch.tensor(keep, device=device)
-            cache.select(keep_t)
-            nxt = nxt[keep_t]
-            active = [active[j] for j in keep]
+        # Finished rows ride along (their bytes are ignored) until a quarter of the batch is
+        # done: dropping rows copies the whole cache. One that would pass its own ctx limit
+        # at the next step forces the drop.
+        must = any(done[r] and step >= limit[r] for r in active)
+        if len(live) < len(active) and (must or len(live) <= 0.75 * len(active)):
+            live_t = torch.tensor(live, device=device)
+            cache.select(live_t)
+            nxt = nxt[live_t]
+            active = [active[j] for j in live]
         logits, _ = model(nxt[:, None], cache=cache)  # (B, 1, V)
         logits = logits[:, -1, :]  # (B, V)
 

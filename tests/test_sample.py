@@ -127,6 +127,15 @@ def test_greedy_with_cache_equals_naive_recompute(pos):
     assert generate(model, prompts, 20, temperature=0, stop_at_qed=False, batch_size=1) == want
 
 
+def test_rows_of_many_lengths_stop_at_their_own_ctx_limit():
+    # rows finish at different steps (ctx - prompt length): finished rows ride along in the
+    # batch or are dropped, and every row still equals its naive greedy recompute
+    model = tiny_model(ctx=24)
+    prompts = ["@" * n for n in range(2, 14)]
+    got = generate(model, prompts, 100, temperature=0, stop_at_qed=False, batch_size=8)
+    assert got == [naive_greedy(model, p, 24 - len(p)) for p in prompts]
+
+
 class ScriptModel(torch.nn.Module):
     """A fake model that always predicts the next byte of a fixed script (after the prompt)."""
 
