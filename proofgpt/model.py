@@ -274,8 +274,10 @@ class GPT(nn.Module):
             mask = (slots[None, None, :] <= pos[None, :, None]) & (slots[None, None, :] >= pad[:, None, None])
             mask = (mask | (slots[None, None, :] == pos[None, :, None]))[:, None]  # (B, 1, T, S)
             pos = (pos[None, :] - pad[:, None]).clamp(min=0)  # (B, T) positions
-        if int(pos.max()) >= self.config.ctx:
-            raise ValueError(f"sequence of {int(pos.max()) + 1} tokens is longer than ctx {self.config.ctx}")
+        # (checked in Python without padding: a tensor check would sync the GPU every step)
+        n_pos = pos0 + T if pad is None else int(pos.max()) + 1
+        if n_pos > self.config.ctx:
+            raise ValueError(f"sequence of {n_pos} tokens is longer than ctx {self.config.ctx}")
         x = self.wte(idx)  # (B, T, C)
         rope = None
         if self.wpe is not None:
