@@ -706,8 +706,12 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
     ev = _read_json(run_dir / "eval.json")
     nb = {p.stem: _read_json(p) for p in sorted((run_dir / "nb").glob("*.json"))}
     nb01, nb05 = nb.get("01_data_exploration", {}), nb.get("05_sample_analysis", {})
-    config = _read_json(run_dir / "config.json") or __import__("proofgpt.config", fromlist=["to_dict"]).to_dict(cfg)
-    device = _dig(config, ("device",), ("derived", "device")) or ("cuda" if torch.cuda.is_available() else "cpu")
+    from proofgpt.config import to_dict
+
+    saved = _read_json(run_dir / "config.json")  # {"config", "derived", "env", "data", ...} from train()
+    config = saved.get("config") or to_dict(cfg)
+    env = saved.get("env") or {}
+    device = env.get("device_name") or env.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     return jsonable(
         {
             "profile": cfg.profile,
@@ -731,6 +735,8 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
             "notebook_runtime_s": timings,
             "seeds": {"notebooks": seed, "train": cfg.train.seed, "data": cfg.data.generate_seed, "split": cfg.data.split_seed, "sample": cfg.sample.seed},
             "config": config,
+            "n_params": (saved.get("derived") or {}).get("n_params"),
+            "tokens_per_step": (saved.get("derived") or {}).get("tokens_per_step"),
             "git_commit": _git_commit(),
             "torch_version": torch.__version__,
             "python_version": platform.python_version(),

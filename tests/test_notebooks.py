@@ -4,8 +4,8 @@ One module-scoped fixture runs `python -m proofgpt report --profile smoke` once,
 root (PROOFGPT_ROOT=tmp, with configs/ and notebooks/ linked from the checkout): papermill
 executes all five notebooks in fresh kernels, the smoke model trains, and every test below
 asserts on what that run left behind (executed notebooks, HTML, runs/<run>/nb/*.json,
-summary.json). A second run of the training and sampling notebooks under another run name
-checks that the same profile and seed reproduce the same numbers on CPU.
+summary.json). A second run of the training and sampling notebooks
+(in a second fresh root) checks that the same profile and seed reproduce the same numbers on CPU.
 
     .venv/bin/python -m pytest -q tests/test_notebooks.py
 """
@@ -14,7 +14,6 @@ import ast
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -40,15 +39,20 @@ def test_the_five_notebooks_exist_in_order():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_committed_stripped(path):
+def test_committed_without_outputs(path):
     raw = json.loads(path.read_text(encoding="utf-8"))
     for cell in raw["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: outputs committed"
-    nbstripout = shutil.which("nbstripout") or str(Path(sys.executable).with_name("nbstripout"))
-    if os.path.exists(nbstripout):
-        r = subprocess.run([nbstripout, "--verify", str(path)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_nbstripout_verify():
+    """What the git filter would do changes nothing (metadata, ids, outputs)."""
+    nbstripout = Path(sys.executable).with_name("nbstripout")
+    if not nbstripout.exists():
+        pytest.skip("nbstripout not installed next to this python")
+    r = subprocess.run([str(nbstripout), "--verify", *map(str, NOTEBOOKS)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -144,7 +148,8 @@ def test_summary_numbers_finite(report):
     assert 0 < s["entropy_bound_bpb"] < 8
     assert 0 <= s["verified_pct"] <= 100
     assert s["val_loss"] < math.log(256)  # it learned something
-    assert s["torch_version"] and s["device"] and s["config"]["model"]["ctx"] == 128
+    assert s["torch_version"] and s["device"] and s["config"]["model"]["d_model"] == 64
+    assert s["n_params"] > 0
     assert s["seeds"]["notebooks"] == 0
     md = (report["out"] / "summary.md").read_text()
     assert "val bits/byte" in md and "entropy bound" in md
@@ -156,7 +161,7 @@ def test_notebook_outputs_numbers(report):
     d01 = json.loads((nb_dir / "01_data_exploration.json").read_text())
     assert d01["overview"]["n_certificates"] > 10 and finite(d01["overview"]["entropy_bound_bpb"])
     assert any(e["verdict"] == "verified" for e in d01["examples"])
-    assert any(e["verdict"].startswith("rejected at line") for e in d01["examples"])  # the corrupted copy
+    assert "line" in d01["examples"][-1]["verdict"] and d01["examples"][-1]["verdict"] != "verified"  # the corrupted copy
     d02 = json.loads((nb_dir / "02_proof_boundary_splitting.json").read_text())
     assert d02["integrity"]["lossless"] and d02["integrity"]["n_cut"] == 0 and d02["integrity"]["n_shared"] == 0
     assert all(0 < r["efficiency %"] <= 100 for r in d02["packing"])
@@ -177,11 +182,12 @@ def test_widget_sampler_returned_a_verdict(report):
 
 @pytest.mark.slow
 def test_same_profile_and_seed_reproduce_the_numbers(report, tmp_path):
-    """Train and sample again under another run name in a fresh root: identical numbers on CPU."""
+    """Generate, train, evaluate and sample again in a fresh root: identical numbers on CPU."""
     root = _root(tmp_path / "again")
-    r, _ = run_report(root, "nb", "--no-html")
+    r, _ = run_report(root, "nb", "--only", "04,05", "--no-html")  # the notebooks whose numbers go in the summary
     assert r.returncode == 0, r.stderr[-3000:]
     again = json.loads((root / "reports" / "smoke" / "nb" / "summary.json").read_text())
     keys = ("val_loss", "val_bpb", "train_loss", "train_val_gap", "entropy_bound_bpb", "verified_pct",
-            "structural_pct", "pass_at_k", "duplicate_rate", "sampling_sweep", "best_step", "seeds", "config")
+            "structural_pct", "pass_at_k", "duplicate_rate", "near_dup_rate", "unique_rate", "sampling_sweep",
+            "best_step", "seeds", "config", "n_params")
     assert {k: again[k] for k in keys} == {k: report["summary"][k] for k in keys}
