@@ -807,6 +807,10 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
         if not data_path.is_file():
             raise UserError(f"{data_path}: no such corpus file (parameter data_path)")
         params["data_path"] = str(data_path)
+    elif cfg.data.generate_chars == 0:  # fail before five kernels start, not in the first cell
+        corpus = Path(cfg.data.path) if Path(cfg.data.path).is_absolute() else paths.ROOT / cfg.data.path
+        if not corpus.is_file():
+            raise UserError(f"{corpus}: no such corpus; run `make data` first (or pass -p data_path=FILE)")
     parameters = {"profile": str(profile), "run_dir": str(run_dir), "seed": int(seed), "overrides": overrides, **params}
     check_parameters(parameters, nbs)
     timeout_s = timeout_s or cfg.report.execution_timeout_s
@@ -825,6 +829,8 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
                 cwd=str(paths.ROOT),
                 execution_timeout=timeout_s,
                 progress_bar=False,
+                # the kernel's own log: quiet its per-start "TCP without encryption" warning (localhost)
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except PapermillExecutionError as e:
             _try_export(out, html_export)

@@ -83,6 +83,15 @@ def test_cli_refuses_bad_parameters_in_one_line(args, needle, capsys, tmp_path, 
     assert not (tmp_path / "reports").exists()  # refused before anything ran
 
 
+def test_missing_corpus_refused_before_any_kernel(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    rc = cli.main(["report", "--profile", "cpu", "--run", "t"])  # cpu reads data/training.txt
+    err = capsys.readouterr().err
+    assert rc == 2 and "data/training.txt: no such corpus; run `make data` first" in err
+    assert not (tmp_path / "reports").exists()
+
+
 def _write_boom_notebook(path):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('profile = "smoke"  # profile\nrun_dir = ""  # run\nseed = 0  # seed\noverrides = {}  # overrides')
