@@ -8,13 +8,14 @@ parameters, inside the training plan's 10-12M (rope: 9,917,760, no position tabl
 Trade-off: attention goes through `F.scaled_dot_product_attention(is_causal=True)`, which
 on CPU picks a fused flash kernel, but only while `dropout_p == 0`: any attention dropout
 forces the unfused math path. Measured on the 2-core CPU (seed shape, batch 8, ctx 512,
-attention fwd+bwd of one layer, best of 15 interleaved runs): 90 ms without attention
-dropout, 471 ms with p=0.1 (5.2x), i.e. +3.0 s per training step over 8 layers, while
-residual dropout at all 17 sites (embeddings + 2 per block) costs +0.17 s per step. So the
-seed config regularises with residual dropout and leaves attention dropout at 0.0.
+attention fwd+bwd of one layer): 90 ms without attention dropout, 471 ms with p=0.1 (5.2x;
+2 threads, best of 15 interleaved runs); 180 vs 702 CPU ms (3.9x) on 1 thread. That is
++3.0 s per training step over 8 layers, while residual dropout at all 17 sites (embeddings
++ 2 per block) costs +0.17 s (+0.19 CPU s on 1 thread). So the seed config regularises with
+residual dropout and leaves attention dropout at 0.0.
 
-The KV cache makes sampling 510 bytes ~NNx faster than full recompute on this CPU
-(batch 1, seed shape): see `KVCache` and proofgpt/sample.py.
+The KV cache makes greedy sampling of 510 bytes 14x cheaper than full recompute on this CPU
+(seed shape, batch 1, 1 thread: 3.7 vs 51.5 CPU s, identical text); see `KVCache`.
 
 References:
 1) nanoGPT model.py (Karpathy): https://github.com/karpathy/nanoGPT/blob/master/model.py
@@ -206,7 +207,8 @@ class GPTConfig:
     # regularises cheaply: +0.17 s per fwd+bwd step of 8x512 tokens on the 2-core CPU.
     # Attention dropout (on the attention probabilities, inside scaled_dot_product_attention)
     # forces the unfused math kernel: attention fwd+bwd per layer goes from 90 ms to 471 ms
-    # (5.2x) at batch 8, ctx 512, +3.0 s per step over 8 layers. Hence 0.0 by default.
+    # (5.2x; 3.9x on 1 thread) at batch 8, ctx 512: +3.0 s per step over 8 layers, about
+    # 18x the price of residual dropout. Hence attn_dropout 0.0 by default.
     dropout: float = 0.1
     attn_dropout: float = 0.0
     bias: bool = False  # biases in Linear and LayerNorm: False is a bit better and faster
