@@ -278,6 +278,9 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
         raise UserError(f"{run_dir}: no such run directory")
     model, meta = load_model(run_dir, device)
     cfg = meta["cfg"]
+    asked = (sample_kwargs or {}).get("max_new_tokens")
+    if asked is not None and asked > model.config.ctx:  # the config's default is cropped to fit instead
+        raise UserError(f"{run_dir}: --max-tokens {asked} > the model's ctx {model.config.ctx}")
     n_theorems = cfg.eval.n_theorems if n_theorems is None else n_theorems
     k = cfg.eval.pass_k if k is None else k
     n_unconditional = cfg.eval.n_unconditional if n_unconditional is None else n_unconditional

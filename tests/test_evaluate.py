@@ -189,6 +189,8 @@ def test_evaluate_run_writes_eval_json(tmp_path, monkeypatch):
     assert saved["memorization"]["n_samples"] == 2
     assert saved["loss_gap"]["gap_nats"] == pytest.approx(0.2)
     assert saved["verified_pct"] == res["verified_pct"] and saved["k"] == 2 and saved["step"] == 5
+    with pytest.raises(UserError, match="ctx 256"):
+        ev.evaluate_run(run, sample_kwargs=dict(max_new_tokens=257), progress=False)
 
 
 @pytest.mark.parametrize("flags", [["--k", "0"], ["--top-p", "0"], ["--temperature", "-0.5"], ["--n-theorems", "0"]])
