@@ -499,12 +499,6 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True) -> 
         if not force:
             raise UserError(f"{run_dir}: already holds checkpoints; pass --resume to continue it "
                             f"or --force to start it over (deletes its checkpoints and metrics)")
-    if master and not resume:
-        for pt in list(ckpt_dir.glob("*.pt")):
-            _remove_checkpoint(pt)
-        if metrics_path.exists():
-            metrics_path.unlink()
-
     # ---- data: rank 0 generates/splits, the others wait and then read the same files
     if master:
         files = prepare_data(cfg, run_dir)
@@ -519,6 +513,11 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True) -> 
                         f"pass --force to continue anyway")
     train_texts = [b.text for b in read_corpus(files["train"])]
     val_texts = [b.text for b in read_corpus(files["val"])]
+    if master and not resume:  # only now that the data is known good: a bad corpus loses nothing
+        for pt in list(ckpt_dir.glob("*.pt")):
+            _remove_checkpoint(pt)
+        if metrics_path.exists():
+            metrics_path.unlink()
     ctx = cfg.model.ctx
     train_packed = pack_proofs(train_texts, ctx)
     val_packed = pack_proofs(val_texts, ctx)
