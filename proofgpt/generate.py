@@ -36,6 +36,7 @@ import json
 import math
 import random
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -646,6 +647,14 @@ def main(argv=None) -> int:
     if not args.force and not is_ours(out):
         raise UserError(f"{out}: exists and was not written by this generator (no matching manifest); "
                         "use --force to overwrite it")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UserError(f"{out}: cannot write there ({blocker} is a file, not a directory)")
+    try:  # fail before minutes of generating, and name the path the user gave
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError as e:
+        raise UserError(f"{out}: cannot write there ({e.strerror.lower() if e.strerror else e})") from None
     t0 = time.perf_counter()
     manifest = write_corpus(out, args.seed, args.chars, progress=sys.stderr.isatty())
     elapsed_s = time.perf_counter() - t0
