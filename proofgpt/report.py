@@ -417,8 +417,7 @@ def forward_check(model, texts: list, n_rows: int = 8, seed: int = 0) -> dict:
 def flops_rows(model, ctxs=(None,)) -> list:
     """Training FLOPs per token (6N + 12 L d T) and per optimizer step of tokens."""
     rows = []
-    for ctx in ctxs:
-        T = ctx or model.config.ctx
+    for T in sorted({ctx or model.config.ctx for ctx in ctxs}):  # None = the model's own ctx
         f = model.flops_per_token(T)
         rows.append({"ctx": T, "params (non-embedding)": model.num_params(non_embedding=True), "flops/token (fwd+bwd)": f, "6N share %": round(100 * 6 * model.num_params(non_embedding=True) / f, 1)})
     return rows
