@@ -792,9 +792,11 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
 
     overrides = dict(overrides or {})
     cfg = load_profile(profile, overrides)  # bad overrides fail here, before any kernel starts
-    run = run or profile
-    run_dir = paths.run_dir(run)
-    out_dir = paths.REPORTS_DIR / Path(profile).stem / run
+    run = run or Path(profile).stem
+    # --run: a name (runs/<name>) or, as the other commands take it, a path to a run directory
+    resolve = getattr(paths, "resolve_run", paths.run_dir)
+    run_dir = Path(resolve(run)).resolve()
+    out_dir = paths.REPORTS_DIR / Path(profile).stem / run_dir.name
     nbs = [nb for nb in notebooks() if not only or nb.name[:2] in only]
     if not nbs:
         raise UserError(f"{paths.NOTEBOOKS_DIR}: no notebooks NN_*.ipynb" + (f" matching {only}" if only else ""))
@@ -864,7 +866,7 @@ def _try_export(out: Path, html_export: bool):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="proofgpt report", description="Execute the five notebooks with papermill into reports/<profile>/<run>/ and summarise the run.")
     ap.add_argument("--profile", default="cpu", help="configs/<profile>.yaml (default cpu)")
-    ap.add_argument("--run", default=None, help="run name: runs/<run>/ and reports/<profile>/<run>/ (default: the profile's name)")
+    ap.add_argument("--run", default=None, help="run name (runs/<run>/) or a run directory; the report goes to reports/<profile>/<its name>/ (default: the profile's name)")
     ap.add_argument("--seed", type=int, default=0, help="the notebooks' seed for sampling and example picks (default 0)")
     ap.add_argument("--timeout", type=int, default=None, help="per-cell execution timeout in seconds (default: the profile's report.execution_timeout_s)")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
