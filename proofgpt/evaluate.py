@@ -29,6 +29,7 @@ import math
 import time
 from pathlib import Path
 
+from proofgpt import paths
 from proofgpt.errors import UserError
 
 
@@ -319,7 +320,7 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="proofgpt evaluate",
                                 description="Complete val theorems, check them, measure memorization -> <run>/eval.json.")
-    p.add_argument("--run", required=True, help="run directory (its best checkpoint is evaluated)")
+    p.add_argument("--run", required=True, help="run name (runs/NAME) or directory; its best checkpoint is evaluated")
     p.add_argument("--n-theorems", type=int, default=None, help="val theorems to complete (default: the run's eval.n_theorems)")
     p.add_argument("--k", type=int, default=None, help="samples per theorem for pass@k (default: eval.pass_k)")
     p.add_argument("--n-unconditional", type=int, default=None, help="unconditional samples for memorization (default: eval.n_unconditional; 0 = skip)")
@@ -340,7 +341,8 @@ def main(argv=None) -> int:
             raise UserError(f"{name} {val} is out of range")
     skw = {key: v for key, v in [("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
                                  ("max_new_tokens", args.max_tokens)] if v is not None}
-    res = evaluate_run(args.run, n_theorems=args.n_theorems, k=args.k, n_unconditional=args.n_unconditional,
+    run_dir = paths.resolve_run(args.run)
+    res = evaluate_run(run_dir, n_theorems=args.n_theorems, k=args.k, n_unconditional=args.n_unconditional,
                        seed=args.seed, device=args.device, sample_kwargs=skw)
     c, m, g = res["completions"], res["memorization"], res["loss_gap"]
     print(f"completions: {c['n_theorems']} theorems x {c['k']}: structural {c['structural_pct']:.1f}%  "
@@ -353,5 +355,5 @@ def main(argv=None) -> int:
     if g:
         print(f"loss gap: val - train = {g['gap_nats']:.3f} nats at step {g['step']} "
               f"({'<' if g['below_0_5_nats'] else '>='} 0.5, the plan's criterion)")
-    print(f"wrote {Path(args.run) / 'eval.json'} ({res['elapsed_s']:.1f} s)")
+    print(f"wrote {run_dir / 'eval.json'} ({res['elapsed_s']:.1f} s)")
     return 0

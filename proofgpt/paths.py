@@ -46,3 +46,14 @@ def manifest_path(corpus: Path) -> Path:
 
 def run_dir(run_name: str) -> Path:
     return RUNS_DIR / run_name
+
+
+def resolve_run(name_or_path: str) -> Path:
+    """`--run` as the commands take it: a bare name means runs/<name>, anything path-like is a path.
+
+    >>> resolve_run("cpu") == RUNS_DIR / "cpu", resolve_run("./x") == Path("./x")
+    (True, True)
+    """
+    if os.sep in name_or_path or name_or_path.startswith("."):
+        return Path(name_or_path)
+    return run_dir(name_or_path)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from proofgpt import paths
 from proofgpt.errors import UserError
 
 try:  # the data pipeline's byte codec, when present; the fallback is the same thing
@@ -181,7 +182,7 @@ def _generate_batch(model, encoded, max_new_tokens, temperature, top_k, top_p, g
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="proofgpt sample", description="Sample certificates from a trained GPT.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run directory (loads its best checkpoint, else ckpt/last.pt)")
+    src.add_argument("--run", help="run name (runs/NAME) or directory (loads its best checkpoint, else ckpt/last.pt)")
     src.add_argument("--ckpt", help="checkpoint file (.pt)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--prompt", help="text to complete (default '@T': a whole certificate)")
@@ -205,12 +206,11 @@ def main(argv=None) -> int:
         raise UserError(f"--max-tokens must be >= 1, got {args.max_tokens}")
     if args.num_samples < 1:
         raise UserError(f"--num-samples must be >= 1, got {args.num_samples}")
-    source = Path(args.run or args.ckpt)
+    source = paths.resolve_run(args.run) if args.run else Path(args.ckpt)
     if not source.exists():
         raise UserError(f"{source}: no such {'run directory' if args.run else 'checkpoint'}")
 
     if args.theorem is not None:
-        from proofgpt import paths
         from proofgpt.data import read_corpus
         from proofgpt.evaluate import prompt_of
         blocks = read_corpus(paths.VAL)

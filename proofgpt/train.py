@@ -818,10 +818,7 @@ def main(argv=None) -> int:
     if args.device:
         overrides.append(f"train.device={args.device}")
 
-    if args.run and (os.sep in args.run or args.run.startswith(".")):
-        run_dir = Path(args.run)
-    else:
-        run_dir = paths.run_dir(args.run or args.profile or "cpu")
+    run_dir = paths.resolve_run(args.run or args.profile or "cpu")
     if resume and args.profile is None:
         # continue with the checkpoint's own config (plus any overrides)
         ckpt = run_dir / "ckpt" / "last.pt" if resume is True else Path(resume)
