@@ -630,26 +630,35 @@ def _candidate_step(args, batch=None, threads=None, optim=None, gelu_tanh=False,
 
 def cpu_path_sweep(args, rounds=4):
     """Time every candidate round-robin (one step each per round, best kept) so that other jobs
-    on a shared machine slow all candidates alike; the sgemm peak is re-measured every round."""
+    on a shared machine slow all candidates alike; the sgemm peak is re-measured every round.
+
+    With --threads 1 the clock is CPU time (time.process_time), which other jobs barely change:
+    the robust way to compare candidates on a busy machine (the "1 thread" candidate is then moot)."""
+    cpu_time = args.threads == 1
+    clock = time.process_time if cpu_time else time.perf_counter
     cands = []
     for label, opts in CPU_PATH_CANDIDATES:
-        if args.quick and opts.get("compile"):
-            continue  # compiling takes minutes
+        if (args.quick and opts.get("compile")) or (cpu_time and opts.get("threads")):
+            continue  # compiling takes minutes; thread counts need wall time
         step, tokens, fpt = _candidate_step(args, **opts)
-        t0 = time.perf_counter()
+        t0 = clock()
         step()  # warm-up (and compilation for torch.compile)
         cands.append(dict(label=label, options=opts, step=step, tokens=tokens, flops_per_token=fpt,
-                          first_step_s=time.perf_counter() - t0, times=[]))
+                          first_step_s=clock() - t0, times=[]))
         print(f"cpu-path {label}: first step {cands[-1]['first_step_s']:.2f} s", flush=True)
     n = 256 if args.quick else 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
     peaks = []
     for r in range(rounds):
-        peaks.append(matmul_gflops(n, 2)[0])
+        for _ in range(2):
+            t0 = clock()
+            a @ b
+            peaks.append(2 * n ** 3 / (clock() - t0) / 1e9)
         for c in cands:
-            t0 = time.perf_counter()
+            t0 = clock()
             c["step"]()
-            c["times"].append(time.perf_counter() - t0)
-        print(f"cpu-path round {r + 1}/{rounds}: peak {peaks[-1]:.1f} GFLOP/s, " +
+            c["times"].append(clock() - t0)
+        print(f"cpu-path round {r + 1}/{rounds}: peak {max(peaks[-2:]):.1f} GFLOP/s, " +
               ", ".join(f"{c['label']} {c['times'][-1]:.2f} s" for c in cands), flush=True)
     peak = max(peaks)
     base = cands[0]
@@ -661,7 +670,8 @@ def cpu_path_sweep(args, rounds=4):
                          first_step_s=c["first_step_s"], tokens_per_s=tps, gflops=tps * c["flops_per_token"] / 1e9,
                          mfu=tps * c["flops_per_token"] / 1e9 / peak,
                          speedup=tps / (base["tokens"] / min(base["times"]))))
-    return dict(peak_gflops=peak, peaks=peaks, rounds=rounds, candidates=rows)
+    return dict(peak_gflops=peak, peaks=peaks, rounds=rounds, clock="cpu time, 1 thread" if cpu_time else "wall",
+                threads=torch.get_num_threads(), candidates=rows)
 
 
 def write_cpu_path(result, info, out_dir):
@@ -676,8 +686,10 @@ def write_cpu_path(result, info, out_dir):
     for c in result["candidates"]:
         lines.append(f"| {c['label']} | {c['step_s']:.2f} | {c['median_step_s']:.2f} | {c['tokens_per_s']:.0f} | "
                      f"{c['gflops']:.1f} | {c['mfu']:.3f} | {c['speedup']:.3f} |")
-    atomic_write_json(out_dir / "cpu_path.json", dict(machine=info, **result))
-    atomic_write_text(out_dir / "cpu_path.md", "\n".join(lines) + "\n")
+    name = "cpu_path_1thread" if result["clock"].startswith("cpu") else "cpu_path"
+    lines[2] = f"Clock: {result['clock']}, {result['threads']} torch threads. " + lines[2]
+    atomic_write_json(out_dir / f"{name}.json", dict(machine=info, **result))
+    atomic_write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
 
 
 # -----------------------------------------------------------------------------
@@ -691,11 +703,25 @@ CPU_PROFILE_CANDIDATES = [
     ("d192 L6", {"model.n_layers": 6}),
     ("d192 L4, 4k tokens/step", {"train.tokens_per_step": 4096}),
 ]
+# round 2: round 1 said that more optimizer steps win at this budget (4k tokens/step best)
+CPU_PROFILE_CANDIDATES_2 = [
+    ("d192 L4, 4k tokens/step, lr 2e-3", {"train.tokens_per_step": 4096, "train.lr": 2e-3}),
+    ("d128 L4, 4k tokens/step, lr 2e-3", {"model.d_model": 128, "model.n_heads": 4, "model.d_mlp": 512,
+                                          "train.tokens_per_step": 4096, "train.lr": 2e-3}),
+    ("d256 L4, 4k tokens/step", {"model.d_model": 256, "model.n_heads": 8, "model.d_mlp": 1024,
+                                 "train.tokens_per_step": 4096}),
+]
 
 
 # a 2-thread step of these small models runs ~1.7x faster than a 1-thread one on an idle 2-core
 # machine (measured: see reports/bench/cpu_profile.md); used to turn CPU time into wall time
 TWO_CORE_SPEEDUP = 1.7
+
+
+# every proxy run: eval only at its end, on a 2 % val split (a 79k-byte val keeps that eval
+# to seconds; the same split for every candidate), one thread (robust to other jobs; same maths)
+CPU_PROFILE_BASE = {"train.eval_every": None, "train.ckpt_every": None, "train.train_eval_rows": 64,
+                    "eval.monitor_theorems": 16, "data.val_frac": 0.02, "train.threads": 1}
 
 
 def optimizer_step_s(cfgs, rounds=2):
@@ -731,47 +757,66 @@ def optimizer_step_s(cfgs, rounds=2):
     return out
 
 
-def cpu_profile_search(proxy_s=150.0, out_root=None, candidates=None):
-    """Train every candidate for the optimizer steps that fit in proxy_s seconds at its measured
-    speed (so the comparison holds at equal wall time on an idle machine, whatever the load
-    during the runs), then read the final val bits/byte and verified % from metrics.jsonl."""
+def _read_proxy(run_dir):
+    """Final eval row, last train row and n_params of a finished proxy run."""
     import json
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last_eval = [r for r in rows if r["kind"] == "eval"][-1]
+    last_train = [r for r in rows if r["kind"] == "train"][-1]
+    derived = json.loads((run_dir / "config.json").read_text()).get("derived", {})
+    return dict(val_bpb=last_eval["val_bpb"], val_loss=last_eval["val_loss"], train_loss=last_eval["train_loss"],
+                verified_pct=last_eval["verified_pct"], structural_pct=last_eval["structural_pct"],
+                tokens=last_train["tokens"], train_elapsed_s=last_train["elapsed_s"], n_params=derived.get("n_params"))
+
+
+def cpu_profile_search(proxy_s=150.0, out_root=None, candidates=None, jobs=3):
+    """Train every candidate for the optimizer steps that fit in proxy_s seconds at its estimated
+    idle-machine speed (so the comparison holds at equal wall time whatever the load during the
+    runs), `jobs` runs at a time (each on one thread), then read the final val bits/byte and
+    verified % from each run's metrics.jsonl."""
     import tempfile
     from pathlib import Path
 
     from proofgpt.config import load_profile
-    from proofgpt.train import train
 
     candidates = candidates or CPU_PROFILE_CANDIDATES
     out_root = Path(out_root or tempfile.mkdtemp(prefix="cpu-profile-"))
-    # val_frac 0.02: a 79k-byte val split keeps the final eval to seconds (the same split for every candidate)
-    base = {"train.eval_every": None, "train.ckpt_every": None, "train.train_eval_rows": 64, "eval.monitor_theorems": 16,
-            "data.val_frac": 0.02, "train.threads": 1}  # 1 thread: robust to other jobs; same maths
-    cfgs = [load_profile("cpu", {**base, **over}) for _, over in candidates]
-    step_s = optimizer_step_s(cfgs)
-    results = []
-    for (label, over), cfg, s in zip(candidates, cfgs, step_s):
+    out_root.mkdir(parents=True, exist_ok=True)
+    step_s = optimizer_step_s([load_profile("cpu", {**CPU_PROFILE_BASE, **over}) for _, over in candidates])
+    plans = []
+    for (label, over), s in zip(candidates, step_s):
         n_steps = max(10, int(proxy_s / s))
-        cfg = load_profile("cpu", {**base, **over, "train.max_steps": n_steps,
-                                   "train.warmup_steps": max(1, n_steps // 10)})
-        run_dir = out_root / label.split(" (")[0].replace(" ", "_").replace(",", "")
-        print(f"cpu-profile {label}: {s:.2f} s/step -> {n_steps} steps in {run_dir}", flush=True)
-        t0 = time.perf_counter()
-        summary = train(cfg, run_dir, force=True, progress=False)
-        wall_s = time.perf_counter() - t0
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        last_eval = [r for r in rows if r["kind"] == "eval"][-1]
-        train_rows = [r for r in rows if r["kind"] == "train"]
-        results.append(dict(label=label, overrides=over, step_s=s, steps=n_steps, tokens=summary["tokens"],
-                            n_params=json.loads((run_dir / "config.json").read_text())["derived"]["n_params"]
-                            if (run_dir / "config.json").exists() else None,
-                            val_bpb=last_eval["val_bpb"], val_loss=last_eval["val_loss"],
-                            train_loss=last_eval["train_loss"], verified_pct=last_eval["verified_pct"],
-                            structural_pct=last_eval["structural_pct"], train_elapsed_s=train_rows[-1]["elapsed_s"],
-                            wall_s=wall_s))
-        print(f"cpu-profile {label}: val bpb {last_eval['val_bpb']:.4f}, verified {last_eval['verified_pct']}%, "
-              f"structural {last_eval['structural_pct']}% ({wall_s:.0f} s wall)", flush=True)
-    return dict(proxy_s=proxy_s, base_overrides=base, candidates=results)
+        over = {**CPU_PROFILE_BASE, **over, "train.max_steps": n_steps, "train.warmup_steps": max(1, n_steps // 10)}
+        run_dir = out_root / label.split(" (")[0].replace(" ", "_").replace(",", "").replace("/", "_")
+        argv = [sys.executable, "-m", "proofgpt", "train", "--profile", "cpu", "--run", str(run_dir), "--force",
+                "--no-progress"] + [f"{k}={'none' if v is None else v}" for k, v in over.items()]
+        plans.append(dict(label=label, overrides=over, step_s=s, steps=n_steps, run_dir=run_dir, argv=argv))
+        print(f"cpu-profile {label}: ~{s:.2f} s/step on an idle machine -> {n_steps} steps in {run_dir}", flush=True)
+    running, results = [], []
+    for plan in plans + [None] * jobs:
+        while running and (len(running) >= jobs or plan is None):
+            done = [(p, t0, pr) for p, t0, pr in running if p.poll() is not None]
+            if not done:
+                time.sleep(2)
+                continue
+            for p, t0, pr in done:
+                running.remove((p, t0, pr))
+                if p.returncode != 0:
+                    print(f"cpu-profile {pr['label']}: failed (exit {p.returncode}); see {pr['run_dir']}/train.log")
+                    continue
+                r = dict(label=pr["label"], overrides=pr["overrides"], est_step_s=pr["step_s"], steps=pr["steps"],
+                         wall_s=time.perf_counter() - t0, **_read_proxy(pr["run_dir"]))
+                results.append(r)
+                print(f"cpu-profile {r['label']}: val bpb {r['val_bpb']:.4f}, verified {r['verified_pct']}%, "
+                      f"structural {r['structural_pct']}% ({r['wall_s']:.0f} s wall)", flush=True)
+        if plan is not None:
+            plan["run_dir"].mkdir(parents=True, exist_ok=True)
+            log = open(plan["run_dir"] / "train.log", "w")
+            running.append((subprocess.Popen(plan["argv"], stdout=log, stderr=subprocess.STDOUT), time.perf_counter(), plan))
+    order = {label: i for i, (label, _) in enumerate(candidates)}
+    results.sort(key=lambda r: order[r["label"]])
+    return dict(proxy_s=proxy_s, two_core_speedup=TWO_CORE_SPEEDUP, base_overrides=CPU_PROFILE_BASE, candidates=results)
 
 
 # -----------------------------------------------------------------------------
@@ -811,13 +856,16 @@ def main(argv=None):
     parser.add_argument("--cpu-profile", type=float, default=None, metavar="PROXY_S",
                         help="instead of the table: rank candidate cpu profiles by proxy runs of PROXY_S seconds "
                              "(estimated on an idle machine) each -> cpu_profile.json")
+    parser.add_argument("--round", type=int, default=1, choices=(1, 2),
+                        help="--cpu-profile: candidate list (1: shapes and batch; 2: around round 1's winner)")
+    parser.add_argument("--jobs", type=int, default=3, help="--cpu-profile: proxy runs at a time (one thread each)")
     parser.add_argument("--out", default=None,
                         help="output directory (default reports/bench, or reports/bench/quick with --quick)")
     args = parser.parse_args(argv)
     if args.batch is None:
         args.batch = 2 if args.quick else 8
     if args.repeats is None:
-        args.repeats = 2 if args.quick else 3
+        args.repeats = 1 if args.quick else 3
     if args.threads:
         torch.set_num_threads(args.threads)
     out_dir = paths.REPORTS_DIR / "bench" if args.out is None else __import__("pathlib").Path(args.out)
@@ -826,18 +874,21 @@ def main(argv=None):
 
     if args.cpu_path:
         info = machine_info()
-        result = cpu_path_sweep(args, rounds=2 if args.quick else 4)
+        result = cpu_path_sweep(args, rounds=2 if args.quick else 3)
         write_cpu_path(result, info, out_dir)
         for c in result["candidates"]:
             print(f"{c['label']:<32} {c['tokens_per_s']:>8.0f} tok/s  MFU {c['mfu']:.3f}  x{c['speedup']:.3f}")
-        print(f"wrote {out_dir / 'cpu_path.json'} and {out_dir / 'cpu_path.md'}")
+        print(f"wrote {out_dir}/cpu_path*.json and .md")
         return 0
     if args.cpu_profile:
         info = machine_info()
-        result = cpu_profile_search(args.cpu_profile, out_root=paths.RUNS_DIR / "cpu-profile-search")
+        cands = CPU_PROFILE_CANDIDATES_2 if args.round == 2 else CPU_PROFILE_CANDIDATES
+        result = cpu_profile_search(args.cpu_profile, out_root=paths.RUNS_DIR / "cpu-profile-search", jobs=args.jobs,
+                                    candidates=cands)
         info["loadavg_1m_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-        atomic_write_json(out_dir / "cpu_profile.json", dict(machine=info, **result))
-        print(f"wrote {out_dir / 'cpu_profile.json'}")
+        name = "cpu_profile.json" if args.round == 1 else f"cpu_profile_round{args.round}.json"
+        atomic_write_json(out_dir / name, dict(machine=info, **result))
+        print(f"wrote {out_dir / name}")
         return 0
     res, info = run_bench(args)
     print()
