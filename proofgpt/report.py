@@ -813,6 +813,9 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
         data_path = Path(params["data_path"]).expanduser().resolve()
         if not data_path.is_file():
             raise UserError(f"{data_path}: no such corpus file (parameter data_path)")
+        from proofgpt.data import read_corpus
+
+        read_corpus(data_path)  # an empty or non-certificate file is refused now, not in notebook 01
         params["data_path"] = str(data_path)
     elif cfg.data.generate_chars == 0:  # fail before five kernels start, not in the first cell
         corpus = Path(cfg.data.path) if Path(cfg.data.path).is_absolute() else paths.ROOT / cfg.data.path

@@ -185,6 +185,8 @@ CASES += [
           ("override-wrong-type", "train.lr=fast", ("train.lr", "expected float")),
           ("missing-data-path", "data_path={case}/nope.txt", ("nope.txt", "no such corpus")),
       ]],
+    Case("report-empty-data-path", REPORT + ["--run", "empty-data", "-p", "data_path={case}/empty.txt"],
+         files={"empty.txt": ""}, says=("empty.txt", "file is empty"), guard=("{root}/reports/smoke/empty-data/summary.md",)),
 ]
 
 
