@@ -1,6 +1,6 @@
 """The certificate checker: structurally valid, verified, or steps verified (`--trust-premises`).
 
-Implements "What the checker decides" of the format spec (docs: shared/certificate-format.md):
+Implements "What the checker decides" of the certificate format (README.md, "Certificate format"):
 
 - structurally valid: every line parses, markers in order (`@T`, `@C S : structure`,
   `@C a b : S`*, `@P`*, `@G`, then tactic/`@G` pairs), the last two lines are `rfl`, `qed`;

@@ -1,6 +1,6 @@
 """Reading certificate corpora: text, blocks, the generator's meta sidecar, stats.
 
-A corpus is UTF-8 text of certificates separated by blank lines (see docs/format.md).
+A corpus is UTF-8 text of certificates separated by blank lines (README.md, "Certificate format").
 `read_corpus` accepts any such file, the user's own included; CRLF line ends and a leading
 BOM are normalised with a warning, everything else that is wrong is a one-line `UserError`
 naming the file and the line or byte offset.
