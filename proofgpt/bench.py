@@ -149,7 +149,10 @@ def format_markdown(results, info, args):
            f"git {info['git_commit']}). Load average (1 min) {info.get('loadavg_1m_start')} before, "
            f"{info.get('loadavg_1m_end')} after: above the core count means other jobs shared the "
            "machine. Every value is the best of a few repeats; ratio = value / reference, both "
-           "measured in this run.", "",
+           "measured in this run, variants timed round-robin. On a shared machine the 2-thread wall-clock "
+           "rows suffer most (OpenMP barriers wait for descheduled threads, so elementwise-heavy parts such "
+           "as dropout, norms and AdamW look far more expensive than they are); the `1 thread ... (CPU time)` "
+           "row is the load-robust measure of how close a step gets to the matmul peak.", "",
            "| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
     for r in results.rows:
         out.append(f"| {r['section']} | {r['name']} | {_fmt(r['value'])} | {r['unit']} | "
@@ -825,8 +828,16 @@ RUNNERS = dict(peak=bench_peak, train=bench_train, modules=bench_modules, sample
                data=bench_data, cuda=bench_cuda)
 
 
-def run_bench(args):
-    """Run the selected sections -> (Results, machine info)."""
+def write_results(res, info, args, out_dir):
+    payload = dict(machine=info, quick=args.quick, batch=args.batch, repeats=args.repeats,
+                   only=args.only, rows=res.rows, skipped=res.skipped, details=res.extra)
+    atomic_write_json(out_dir / "bench.json", payload)
+    atomic_write_text(out_dir / "bench.md", format_markdown(res, info, args))
+
+
+def run_bench(args, out_dir):
+    """Run the selected sections -> (Results, machine info); the files are rewritten after
+    every section, so an interrupted bench still leaves what it measured."""
     t0 = time.perf_counter()
     info = machine_info()
     res, state = Results(), {}
@@ -836,9 +847,10 @@ def run_bench(args):
         t_section = time.perf_counter()
         RUNNERS[section](res, args, state)
         info.setdefault("section_s", {})[section] = round(time.perf_counter() - t_section, 1)
-    if hasattr(os, "getloadavg"):
-        info["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
-    info["elapsed_s"] = time.perf_counter() - t0
+        if hasattr(os, "getloadavg"):
+            info["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
+        info["elapsed_s"] = time.perf_counter() - t0
+        write_results(res, info, args, out_dir)
     return res, info
 
 
@@ -890,13 +902,9 @@ def main(argv=None):
         atomic_write_json(out_dir / name, dict(machine=info, **result))
         print(f"wrote {out_dir / name}")
         return 0
-    res, info = run_bench(args)
+    res, info = run_bench(args, out_dir)
     print()
     print(format_table(res))
-    payload = dict(machine=info, quick=args.quick, batch=args.batch, repeats=args.repeats,
-                   only=args.only, rows=res.rows, skipped=res.skipped, details=res.extra)
-    atomic_write_json(out_dir / "bench.json", payload)
-    atomic_write_text(out_dir / "bench.md", format_markdown(res, info, args))
     print(f"\nwrote {out_dir / 'bench.json'} and {out_dir / 'bench.md'} ({info['elapsed_s']:.0f} s)")
     return 0
 
