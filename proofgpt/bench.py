@@ -7,18 +7,27 @@ Sections (run in this order; `--only SECTION` runs one, `--quick` uses tiny shap
             MFU = flops/token x tokens/s / peak; residual and attention dropout on/off
   modules   forward+backward split by module type (attention, MLP, norm, embedding/head),
             each timed in isolation on the activations it sees inside the model, as a fraction
-            of one whole training step; "other" is what is left (residual adds, autograd)
-  sample    greedy decoding to 512 tokens: KV cache vs full recompute; 8 prompts vs 1
+            of one whole training step, plus the optimizer; their sum vs the step shows what
+            isolation misses (residual adds, autograd bookkeeping)
+  sample    greedy decoding to 512 tokens: KV cache vs full recompute; 8 prompts vs 1;
+            proofgpt.sample.generate (the shipped sampler) on the same model
   data      generator and checker chars/s on the 3.68M-char corpus; packing efficiency
   cuda      bf16 autocast and torch.compile on/off (skipped with the reason on a CPU machine)
 
-Trade-off: every timing is the best of a few repeats (min, not mean). On a machine shared with
-other jobs the min is the steady-state capacity of the code; the median is kept in the JSON
-to show the noise. MFU counts 6N + 12 L d T flops per token (PaLM appendix B, nanoGPT's
-estimate_mfu), i.e. the full T x T attention although the causal half is skipped, so it
-slightly flatters attention-heavy shapes. On the 2-core AMD EPYC this project grew up on,
-the 2048^3 sgemm peak is ~59 GFLOP/s and a seed-shape step at batch 8 x 512 reaches ~60 % of it
-(reports/bench/bench.md has the current numbers, reports/bench/cpu_path.md the candidates).
+Trade-off: every timing is the best of a few repeats (min, not mean), and variants are timed
+round-robin, so that on a machine shared with other jobs a burst of load slows all of them
+alike: the ratios hold when absolute numbers do not. Two clocks: wall time with torch's threads
+(what the issue asks for) and, for the MFU, also one thread in CPU time (time.process_time),
+which other jobs barely disturb. On the shared 2-core AMD EPYC this was built on (load 5-18),
+a seed-shape step at batch 8 x 512 reached 75 % of the 1-thread sgemm peak in CPU time
+(68 of 91 GFLOP/s) but only 41 % of a 2-thread wall-clock peak, because OpenMP threads wait for
+each other whenever one is descheduled. MFU counts 6N + 12 L d T flops per token (PaLM
+appendix B, nanoGPT's estimate_mfu), i.e. the full T x T attention, although the causal half
+is skipped, so it slightly flatters attention-heavy shapes.
+
+Opt-in studies (not part of the table): `--cpu-path` (what limits the CPU training step:
+batch, threads, AdamW kernel, GELU, SDPA backend, torch.compile -> cpu_path*.md) and
+`--cpu-profile PROXY_S` (rank candidate `cpu` profiles by proxy runs -> cpu_profile*.json).
 
 Results: reports/bench/bench.json and reports/bench/bench.md (atomic writes), with the machine
 (CPU model, cores, threads, torch version, load average before and after).
