@@ -1,4 +1,4 @@
-"""Shared, cached generated corpora for the proof-logic tests (not a conftest: other files own that).
+"""Shared test data: the format's example certificate and cached generated corpora.
 
     from tests._certs import small_corpus
     text, meta = small_corpus()   # ~100k chars, seed 0, generated once per test session
@@ -25,3 +25,30 @@ def standalone_texts(seed: int = 0, n_chars: int = 100_000):
     """Certificates that verify on their own (not citing an earlier certificate of the file)."""
     from proofgpt.check import check_certificate
     return tuple(b.text for b in small_blocks(seed, n_chars) if check_certificate(b.text).verified)
+
+
+# The certificate format's own example (README.md, "Certificate format"): a group proof with a hypothesis.
+LEFT_CANCEL = """@T left_cancel : a * b = a * c → b = c
+@C G : group
+@C a b c : G
+@P mul_assoc : x * y * z = x * (y * z)
+@P one_mul : 1 * x = x
+@P inv_mul : x⁻¹ * x = 1
+@P h1 : a * b = a * c
+@G b = c
+rw [← one_mul b]
+@G 1 * b = c
+rw [← inv_mul a]
+@G a⁻¹ * a * b = c
+rw [mul_assoc]
+@G a⁻¹ * (a * b) = c
+rw [h1]
+@G a⁻¹ * (a * c) = c
+rw [← mul_assoc]
+@G a⁻¹ * a * c = c
+rw [inv_mul]
+@G 1 * c = c
+rw [one_mul]
+@G c = c
+rfl
+qed"""

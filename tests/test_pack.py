@@ -12,30 +12,7 @@ from hypothesis import strategies as st
 from proofgpt.errors import UserError
 from proofgpt.pack import PAD, Packed, batch, decode, encode, epoch_order, min_rows_bound, pack_proofs, unpack
 
-LEFT_CANCEL = """@T left_cancel : a * b = a * c → b = c
-@C G : group
-@C a b c : G
-@P mul_assoc : x * y * z = x * (y * z)
-@P one_mul : 1 * x = x
-@P inv_mul : x⁻¹ * x = 1
-@P h1 : a * b = a * c
-@G b = c
-rw [← one_mul b]
-@G 1 * b = c
-rw [← inv_mul a]
-@G a⁻¹ * a * b = c
-rw [mul_assoc]
-@G a⁻¹ * (a * b) = c
-rw [h1]
-@G a⁻¹ * (a * c) = c
-rw [← mul_assoc]
-@G a⁻¹ * a * c = c
-rw [inv_mul]
-@G 1 * c = c
-rw [one_mul]
-@G c = c
-rfl
-qed"""
+from _certs import LEFT_CANCEL  # the format's own example
 
 SUP_IDEM = """@T sup_idem : a ⊔ a = a
 @C L : lattice

@@ -21,30 +21,7 @@ from proofgpt.split import split_corpus, statement_of, structure_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LEFT_CANCEL = """@T left_cancel : a * b = a * c → b = c
-@C G : group
-@C a b c : G
-@P mul_assoc : x * y * z = x * (y * z)
-@P one_mul : 1 * x = x
-@P inv_mul : x⁻¹ * x = 1
-@P h1 : a * b = a * c
-@G b = c
-rw [← one_mul b]
-@G 1 * b = c
-rw [← inv_mul a]
-@G a⁻¹ * a * b = c
-rw [mul_assoc]
-@G a⁻¹ * (a * b) = c
-rw [h1]
-@G a⁻¹ * (a * c) = c
-rw [← mul_assoc]
-@G a⁻¹ * a * c = c
-rw [inv_mul]
-@G 1 * c = c
-rw [one_mul]
-@G c = c
-rfl
-qed"""
+from _certs import LEFT_CANCEL  # the format's own example
 
 STRUCTURES = {"group": "G", "monoid": "M", "ring": "R", "lattice": "L"}
 FAMILIES = ["catalog", "walk", "lemma", "hypothesis"]
