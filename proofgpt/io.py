@@ -15,20 +15,38 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
+def write_temp(path, data: bytes, midway=None) -> str:
+    """Write data to a new fsynced temp file beside path and return its name (path is untouched).
+
+    The file gets the mode a plain open() would (umask), not mkstemp's 0600. `midway`, if
+    given, is called with half the data written (tests kill the process there).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report should read like any other file
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
+            if midway is not None:
+                f.write(data[: len(data) // 2])
+                f.flush()
+                midway()
+                data = data[len(data) // 2:]
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path, data: bytes, midway=None) -> None:
+    tmp = write_temp(path, data, midway)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
 
 

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ import numpy as np
 from proofgpt import paths
 from proofgpt.data import read_corpus, read_meta
 from proofgpt.errors import UserError
-from proofgpt.io import sha256_file
+from proofgpt.io import sha256_file, write_temp
 
 TOLERANCE = 0.005  # |val chars / target - 1| the fix-up pass aims below
 
@@ -173,12 +172,7 @@ def _write_all(files: dict[Path, bytes]) -> None:
     tmps = {}
     try:
         for path, data in files.items():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            tmps[path] = tmp
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            tmps[path] = write_temp(path, data)
         for path, tmp in tmps.items():
             os.replace(tmp, path)
     except BaseException:

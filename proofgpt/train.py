@@ -48,7 +48,6 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -210,22 +209,8 @@ def set_rng_state(state: dict) -> None:
 
 def _write_ckpt_bytes(path: Path, data: bytes, step: int) -> None:
     """atomic_write_bytes with a test hook halfway through the temp file (see _hook)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            f.flush()
-            _hook("ckpt_write", step)  # a kill here leaves a half-written temp file, never a half .pt
-            f.write(data[half:])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # a kill in the hook leaves a half-written temp file, never a half .pt
+    atomic_write_bytes(path, data, midway=lambda: _hook("ckpt_write", step))
 
 
 def save_checkpoint(path: Path, model, optimizer, scaler, meta: dict) -> None:
