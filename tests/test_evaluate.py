@@ -19,14 +19,7 @@ from proofgpt.model import GPT, GPTConfig
 from tests._certs import small_blocks, standalone_texts
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP
-    threads waiting on each other slow them down many times over; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 CERT = "@T t : a * 1 = a\n@C M : monoid\n@C a : M\n@P mul_one : x * 1 = x\n@G a * 1 = a\nrw [mul_one]\n@G a = a\nrfl\nqed"
