@@ -389,6 +389,17 @@ def theorem_lemma(text: str):
     return name.strip(), structure, canonical_statement(to_pattern(lhs, ()), to_pattern(rhs, ()))
 
 
+def verdict_text(v) -> str:
+    """A Verdict (or evaluate's sample record dict) as one line:
+    'verified' | 'structural (not verified at line 7: ...)' | 'rejected at line 7: reason'."""
+    get = v.get if isinstance(v, dict) else lambda key: getattr(v, key)
+    if get("verified"):
+        return "verified"
+    if get("structural"):
+        return f"structural (not verified at line {get('line')}: {get('reason')})"
+    return f"rejected at line {get('line')}: {get('reason')}"
+
+
 def check_corpus(blocks, *, trust_premises=False, progress=False) -> CorpusReport:
     """Check blocks (data.Block, or plain strings) in order; a verified theorem without hypotheses
     becomes a lemma later certificates may cite. Counts every outcome."""

@@ -282,7 +282,7 @@ def certificates_html(examples: list, max_lines: int = 40):
 
 
 def verdict_summary(examples: list) -> list:
-    from proofgpt.widgets import verdict_text
+    from proofgpt.check import verdict_text
 
     return [{"label": ex["label"], "verdict": verdict_text(ex["verdict"])} for ex in examples]
 
@@ -565,7 +565,7 @@ def sampling_sweep(model, certs: list, temperatures=(0.5, 0.8, 1.0), top_ps=(0.9
 
 def sample_rows(result: dict) -> list:
     """complete_examples' samples -> short JSON rows {"theorem", "verdict", "exact"}."""
-    from proofgpt.widgets import verdict_text
+    from proofgpt.check import verdict_text
 
     return [{"theorem": r["theorem"], "verdict": verdict_text(r), "exact": r["exact"], "completion": r["completion"]} for r in result["samples"]]
 

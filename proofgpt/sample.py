@@ -231,8 +231,14 @@ def main(argv=None) -> int:
 
     completions = generate(model, [prompt] * args.num_samples, args.max_tokens, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    from proofgpt.check import check_certificate, verdict_text
+
     for n, c in enumerate(completions):
         if n:
             print()
         sys.stdout.write(prompt + c + "\n")
+        if prompt.startswith("@T"):  # a whole certificate: say what the checker thinks (premises of a
+            # val theorem come from its ground truth, so they are trusted; free samples are checked fully)
+            verdict = check_certificate(prompt + c, trust_premises=args.theorem is not None)
+            print(f"# checker: {verdict_text(verdict)}", file=sys.stderr)
     return 0

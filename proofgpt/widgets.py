@@ -20,6 +20,8 @@ import html
 
 import ipywidgets as W
 
+from proofgpt.check import verdict_text  # notebooks and the browser test call widgets.verdict_text
+
 CSS = {
     "theorem": "proofgpt-theorem",
     "temperature": "proofgpt-temperature",
@@ -59,15 +61,6 @@ def theorem_name(cert: str) -> str:
 def _get(v, key):
     """A Verdict's field, or the same key of a sample record dict (evaluate's samples)."""
     return v[key] if isinstance(v, dict) else getattr(v, key)
-
-
-def verdict_text(v) -> str:
-    """Verdict -> 'verified' | 'structural (not verified at line 7: ...)' | 'rejected at line 7: reason'."""
-    if _get(v, "verified"):
-        return "verified"
-    if _get(v, "structural"):
-        return f"structural (not verified at line {_get(v, 'line')}: {_get(v, 'reason')})"
-    return f"rejected at line {_get(v, 'line')}: {_get(v, 'reason')}"
 
 
 def verdict_html(v) -> str:

@@ -212,6 +212,10 @@ def test_cli_samples_from_a_checkpoint(tmp_path, monkeypatch, capsys):
         main(["--ckpt", str(ckpt), "--max-tokens", "100"])
     assert main(["--ckpt", str(ckpt), "--prompt", "@T a", "--max-tokens", "10", "--num-samples", "2",
                  "--temperature", "0"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert out.count("@T a") == 2
     assert math.isclose(len(out.split("\n\n")), 2)
+    # each whole-certificate sample gets the checker's verdict on stderr; an untrained model's is a rejection
+    verdicts = [line for line in captured.err.splitlines() if line.startswith("# checker: ")]
+    assert len(verdicts) == 2 and all("rejected at line" in v for v in verdicts)
