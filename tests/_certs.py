@@ -52,3 +52,14 @@ rw [one_mul]
 @G c = c
 rfl
 qed"""
+
+# A one-step Boolean-algebra proof with a premise the package does not know (a user's own axiom).
+COMPL = """@T compl_compl : aᶜᶜ = a
+@C B : boolean_algebra
+@C a : B
+@P compl_involutive : xᶜᶜ = x
+@G aᶜᶜ = a
+rw [compl_involutive]
+@G a = a
+rfl
+qed"""

@@ -14,19 +14,10 @@ import pytest
 from proofgpt.data import corpus_stats, read_corpus, read_text, split_blocks, tactic_kind, term_size
 from proofgpt.errors import UserError
 
+from _certs import COMPL, LEFT_CANCEL  # the format's own example, a one-step proof
+
 ROOT = Path(__file__).resolve().parents[1]
 
-from _certs import LEFT_CANCEL  # the format's own example
-
-COMPL = """@T compl_compl : aᶜᶜ = a
-@C B : boolean_algebra
-@C a : B
-@P compl_involutive : xᶜᶜ = x
-@G aᶜᶜ = a
-rw [compl_involutive]
-@G a = a
-rfl
-qed"""
 
 SYMM = """@T one_eq : a = 1 * a
 @C M : monoid

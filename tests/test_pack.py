@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from proofgpt.errors import UserError
 from proofgpt.pack import PAD, Packed, batch, decode, encode, epoch_order, min_rows_bound, pack_proofs, unpack
 
-from _certs import LEFT_CANCEL  # the format's own example
+from _certs import COMPL, LEFT_CANCEL  # the format's own example, a one-step proof
 
 SUP_IDEM = """@T sup_idem : a ⊔ a = a
 @C L : lattice
@@ -27,15 +27,6 @@ rw [inf_sup_absorb]
 rfl
 qed"""
 
-COMPL = """@T compl_compl : aᶜᶜ = a
-@C B : boolean_algebra
-@C a : B
-@P compl_involutive : xᶜᶜ = x
-@G aᶜᶜ = a
-rw [compl_involutive]
-@G a = a
-rfl
-qed"""
 
 CORPUS = [LEFT_CANCEL, SUP_IDEM, COMPL] * 7 + [LEFT_CANCEL.replace("a * c", "a * d")]
 
