@@ -382,7 +382,7 @@ def prepare(seed: int = 0, n_chars: int = 3_680_000, ctx: int = 512, corpus=None
     if result["owner"] == "ours" and meta is not None:
         result["entropy_bound_bpb"] = generate.entropy_bound_bpb(meta, corpus.stat().st_size)
 
-    split_manifest = split.split_corpus(corpus, out_dir, seed=seed)
+    split_manifest = split.split_corpus(corpus, out_dir, seed=seed, blocks=blocks)
     result["split"] = {k: split_manifest[k] for k in ("n_certificates", "n_bytes", "val_frac_actual", "stratified_by")}
 
     train_texts = [b.text for b in read_corpus(out_dir / "train.txt")]

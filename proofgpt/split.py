@@ -182,8 +182,12 @@ def _write_all(files: dict[Path, bytes]) -> None:
         raise
 
 
-def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0, val_frac: float = 0.1) -> dict:
+def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0, val_frac: float = 0.1,
+                 blocks=None) -> dict:
     """Split `input_path` into out_dir/{train,val}.txt (+ meta sidecars) and out_dir/split.json.
+
+    `blocks`: the corpus as `read_corpus(input_path)` already returned it (so a caller that has
+    read it does not read it, and warn about its CRLF/BOM, a second time).
 
     Returns the manifest written to split.json, e.g.
     {"n_certificates": {"train": 9021, "val": 1003}, "val_frac_actual": 0.1000, ...}.
@@ -191,7 +195,8 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
     input_path, out_dir = Path(input_path), Path(out_dir)
     if not 0 < val_frac < 1:
         raise UserError(f"--val-frac must be between 0 and 1 (exclusive), got {val_frac}")
-    blocks = read_corpus(input_path)
+    if blocks is None:
+        blocks = read_corpus(input_path)
     texts = [b.text for b in blocks]
     meta = read_meta(input_path)
     if meta is not None and (
