@@ -138,3 +138,15 @@ def test_parse_overrides():
 
 def test_every_profile_file_is_listed():
     assert sorted(p.stem for p in paths.CONFIGS_DIR.glob("*.yaml")) == sorted(PROFILES)
+
+
+def test_model_section_mirrors_gptconfig_field_for_field():
+    """config.ModelConfig copies model.GPTConfig so loading a profile needs no torch: same names, same defaults."""
+    import dataclasses
+
+    from proofgpt.config import ModelConfig
+    from proofgpt.model import GPTConfig
+
+    ours = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    theirs = {f.name: f.default for f in dataclasses.fields(GPTConfig)}
+    assert ours == theirs
