@@ -800,8 +800,7 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
     cfg = load_profile(profile, overrides)  # bad overrides fail here, before any kernel starts
     run = run or Path(profile).stem
     # --run: a name (runs/<name>) or, as the other commands take it, a path to a run directory
-    resolve = getattr(paths, "resolve_run", paths.run_dir)
-    run_dir = Path(resolve(run)).resolve()
+    run_dir = paths.resolve_run(run).resolve()
     out_dir = paths.REPORTS_DIR / Path(profile).stem / run_dir.name
     nbs = [nb for nb in notebooks() if not only or nb.name[:2] in only]
     if not nbs:
