@@ -482,16 +482,13 @@ def bench_sample(res, args, state):
     res.add("sample", f"KV cache tokens/s, {batch} prompts batched", kv8_tps, "tok/s",
             "KV cache tokens/s, 1 prompt", kv_tps)
     extra = dict(n_total=n_total, prompt_len=prompt.size(1), kv_equals_recompute=same)
-    try:  # the shipped sampler (top-p machinery, stop checks) on the same cache
-        gen1 = generate_tokens_per_s(model, text, n_total, 1)
-        gen8 = generate_tokens_per_s(model, text, n_total, batch)
-    except ImportError as e:
-        res.skip("sample", f"proofgpt.sample not importable ({e}); raw KV-cache loop only")
-    else:
-        res.add("sample", "sample.generate tokens/s, 1 prompt", gen1, "tok/s", "raw KV-cache loop, 1 prompt", kv_tps)
-        res.add("sample", f"sample.generate tokens/s, {batch} prompts", gen8, "tok/s",
-                "sample.generate tokens/s, 1 prompt", gen1)
-        extra.update(generate_1_tokens_per_s=gen1, generate_8_tokens_per_s=gen8)
+    # the shipped sampler (top-p machinery, stop checks) on the same cache
+    gen1 = generate_tokens_per_s(model, text, n_total, 1)
+    gen8 = generate_tokens_per_s(model, text, n_total, batch)
+    res.add("sample", "sample.generate tokens/s, 1 prompt", gen1, "tok/s", "raw KV-cache loop, 1 prompt", kv_tps)
+    res.add("sample", f"sample.generate tokens/s, {batch} prompts", gen8, "tok/s",
+            "sample.generate tokens/s, 1 prompt", gen1)
+    extra.update(generate_1_tokens_per_s=gen1, generate_8_tokens_per_s=gen8)
     res.extra["sample"] = extra
 
 
@@ -517,14 +514,11 @@ def load_corpus_text(args):
 
 
 def bench_data(res, args, state):
-    try:
-        from proofgpt.check import check_corpus
-        from proofgpt.data import split_blocks
-        from proofgpt.generate import generate_corpus
-        from proofgpt.pack import pack_proofs
-    except ImportError as e:
-        res.skip("data", f"data pipeline not importable yet ({e})")
-        return
+    from proofgpt.check import check_corpus
+    from proofgpt.data import split_blocks
+    from proofgpt.generate import generate_corpus
+    from proofgpt.pack import pack_proofs
+
     ref = ensure_train_ref(res, args, state)
     text, source, gen_s = load_corpus_text(args)
     if gen_s is None:  # the corpus was on disk: time the generator on a tenth of it

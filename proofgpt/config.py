@@ -410,12 +410,10 @@ def grad_accum_steps(cfg: RunConfig, world_size: int = 1) -> int:
     return max(1, round(cfg.train.tokens_per_step / micro)) if cfg.train.tokens_per_step else 1
 
 
-def count_params(cfg: RunConfig) -> Optional[int]:
+def count_params(cfg: RunConfig) -> int:
     """Parameter count of the model the config describes (builds it: ~0.1 s for the seed shape)."""
-    try:
-        from proofgpt.model import GPT, GPTConfig
-    except ImportError:
-        return None
+    from proofgpt.model import GPT, GPTConfig
+
     return int(GPT(GPTConfig(**dataclasses.asdict(cfg.model))).num_params())
 
 

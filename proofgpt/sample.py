@@ -28,25 +28,18 @@ import torch
 from proofgpt import paths
 from proofgpt.errors import UserError
 
-try:  # the data pipeline's byte codec, when present; the fallback is the same thing
-    from proofgpt.pack import decode as _pack_decode
-    from proofgpt.pack import encode as _pack_encode
-except ImportError:  # pragma: no cover - only before pack.py exists
-    _pack_encode = _pack_decode = None
+from proofgpt.pack import decode as _pack_decode
+from proofgpt.pack import encode as _pack_encode
 
 
 def encode(s: str) -> list[int]:
     """'a→' -> [97, 226, 134, 146] (UTF-8 bytes)."""
-    if _pack_encode is not None:
-        return [int(b) for b in _pack_encode(s)]
-    return list(s.encode("utf-8"))
+    return [int(b) for b in _pack_encode(s)]
 
 
 def decode(ids) -> str:
     """[97, 226, 134, 146] -> 'a→'; invalid UTF-8 becomes U+FFFD."""
-    if _pack_decode is not None:
-        return _pack_decode(list(ids))
-    return bytes(int(i) for i in ids).decode("utf-8", "replace")
+    return _pack_decode(list(ids))
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):

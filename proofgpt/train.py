@@ -388,10 +388,8 @@ def monitor_validity(model, certs, cfg, device) -> tuple[float | None, float | N
     """Complete the first eval.monitor_theorems val theorems -> (structural_pct, verified_pct, skip reason)."""
     if cfg.eval.monitor_theorems == 0:
         return None, None, "eval.monitor_theorems=0"
-    try:
-        from proofgpt.evaluate import complete_theorems
-    except ImportError as e:
-        return None, None, f"proofgpt.evaluate unavailable ({e})"
+    from proofgpt.evaluate import complete_theorems
+
     s = cfg.sample
     was_training = model.training
     model.eval()
