@@ -18,16 +18,13 @@ Trade-off: every timing is the best of a few repeats (min, not mean), and varian
 round-robin, so that on a machine shared with other jobs a burst of load slows all of them
 alike: the ratios hold when absolute numbers do not. Two clocks: wall time with torch's threads
 (what the issue asks for) and, for the MFU, also one thread in CPU time (time.process_time),
-which other jobs barely disturb. On the shared 2-core AMD EPYC this was built on (load 5-18),
-a seed-shape step at batch 8 x 512 reached 75 % of the 1-thread sgemm peak in CPU time
-(68 of 91 GFLOP/s) but only 41 % of a 2-thread wall-clock peak, because OpenMP threads wait for
-each other whenever one is descheduled. MFU counts 6N + 12 L d T flops per token (PaLM
+which other jobs barely disturb (on a shared machine the 2-thread wall-clock MFU falls far
+below the 1-thread one, because OpenMP threads wait for each other whenever one is
+descheduled; reports/bench/README.md has the measured figures). MFU counts 6N + 12 L d T flops per token (PaLM
 appendix B, nanoGPT's estimate_mfu), i.e. the full T x T attention, although the causal half
 is skipped, so it slightly flatters attention-heavy shapes.
 
-Opt-in studies (not part of the table): `--cpu-path` (what limits the CPU training step:
-batch, threads, AdamW kernel, GELU, SDPA backend, torch.compile -> cpu_path*.md) and
-`--cpu-profile PROXY_S` (rank candidate `cpu` profiles by proxy runs -> cpu_profile*.json).
+One-off studies live in scripts/ (README.md, "Scripts"), not in the table.
 
 Results: reports/bench/bench.json and reports/bench/bench.md (atomic writes), with the machine
 (CPU model, cores, threads, torch version, load average before and after).
@@ -38,16 +35,22 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
-from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 
 from proofgpt import paths
+from proofgpt.certificate import corpus_owner, split_blocks
+from proofgpt.check import check_corpus
+from proofgpt.config import ModelConfig
+from proofgpt.env import device_name, git_commit
+from proofgpt.generate import PLAN_CHARS, generate_corpus
 from proofgpt.io import atomic_write_json, atomic_write_text
+from proofgpt.model import GPT, MLP, CausalSelfAttention, KVCache, LayerNorm, RMSNorm
+from proofgpt.pack import pack_proofs
+from proofgpt.sample import generate
 
 SECTIONS = ("peak", "train", "modules", "sample", "data", "cuda")
 
@@ -75,19 +78,8 @@ def time_best(fn, repeats, warmup=1):
 
 def machine_info():
     """What the numbers were measured on: CPU, cores, threads, torch, load (the machine may be shared)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=paths.ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
     info = dict(
-        cpu=cpu,
+        cpu=device_name("cpu"),
         cores=os.cpu_count(),
         torch=torch.__version__,
         python=platform.python_version(),
@@ -95,7 +87,7 @@ def machine_info():
         interop_threads=torch.get_num_interop_threads(),
         mkldnn=torch.backends.mkldnn.is_available(),
         cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        git_commit=commit,
+        git_commit=git_commit(),
     )
     if hasattr(os, "getloadavg"):
         info["loadavg_1m_start"] = round(os.getloadavg()[0], 2)
@@ -209,12 +201,10 @@ def ensure_peak(res, args, state):
 # train: the seed shape's training step
 
 def make_model(args, **overrides):
-    from proofgpt.model import GPT, GPTConfig
-
     shape = dict(QUICK_SHAPE if args.quick else SEED_SHAPE)
     shape.update(overrides)
     torch.manual_seed(0)
-    return GPT(GPTConfig(**shape))
+    return GPT(ModelConfig(**shape))
 
 
 def fake_batch(args, ctx, batch_size=None, seed=0):
@@ -336,8 +326,6 @@ def ensure_train_ref(res, args, state):
 
 def _capture_inputs(model, x, y):
     """Forward once and record the positional inputs each attention/MLP/norm/head module saw."""
-    from proofgpt.model import MLP, CausalSelfAttention, LayerNorm, RMSNorm
-
     kinds = {CausalSelfAttention: "attention", MLP: "mlp", RMSNorm: "norm", LayerNorm: "norm"}
     captured = {"attention": [], "mlp": [], "norm": [], "head": []}
     hooks = []
@@ -431,8 +419,6 @@ def greedy_tokens_per_s(model, prompt_ids, n_total, use_cache):
 
     With the cache the prompt is prefilled once and each step feeds one token; without it
     every step runs the whole sequence so far (the naive loop the cache replaces)."""
-    from proofgpt.model import KVCache
-
     model.eval()
     idx = prompt_ids
     B, P = idx.shape
@@ -456,8 +442,6 @@ def greedy_tokens_per_s(model, prompt_ids, n_total, use_cache):
 
 def generate_tokens_per_s(model, prompt, n_total, batch):
     """New tokens/s of proofgpt.sample.generate (the shipped KV-cache path), greedy, no early stop."""
-    from proofgpt.sample import generate
-
     n_new = n_total - len(prompt.encode("utf-8"))
     t0 = time.perf_counter()
     generate(model, [prompt] * batch, max_new_tokens=n_new, temperature=0.0, stop_at_qed=False)
@@ -497,28 +481,15 @@ def bench_sample(res, args, state):
 
 def load_corpus_text(args):
     """-> (text, source, generate_s or None): data/training.txt if ours per its manifest, else generated."""
-    import json
-
-    from proofgpt.generate import generate_corpus
-
-    n_chars = 40_000 if args.quick else 3_680_000
-    if not args.quick and paths.CORPUS.exists() and paths.manifest_path(paths.CORPUS).exists():
-        from proofgpt.io import sha256_file
-
-        manifest = json.loads(paths.manifest_path(paths.CORPUS).read_text())
-        if manifest.get("generator") == "proofgpt" and manifest.get("sha256") == sha256_file(paths.CORPUS):
-            return paths.CORPUS.read_text(encoding="utf-8"), str(paths.CORPUS), None
+    n_chars = 40_000 if args.quick else PLAN_CHARS
+    if not args.quick and corpus_owner(paths.CORPUS) == "ours":
+        return paths.CORPUS.read_text(encoding="utf-8"), str(paths.CORPUS), None
     t0 = time.perf_counter()
     text, _ = generate_corpus(seed=0, n_chars=n_chars)
     return text, f"generated in memory (seed 0, {n_chars:,} chars)", time.perf_counter() - t0
 
 
 def bench_data(res, args, state):
-    from proofgpt.check import check_corpus
-    from proofgpt.data import split_blocks
-    from proofgpt.generate import generate_corpus
-    from proofgpt.pack import pack_proofs
-
     ref = ensure_train_ref(res, args, state)
     text, source, gen_s = load_corpus_text(args)
     if gen_s is None:  # the corpus was on disk: time the generator on a tenth of it
@@ -554,8 +525,6 @@ def bench_cuda(res, args, state):
         res.skip("cuda", "no CUDA device (torch.cuda.is_available() is False): bf16 autocast and "
                  "torch.compile rows need a GPU")
         return
-    from proofgpt.model import GPT, GPTConfig
-
     name = torch.cuda.get_device_name(0)
     n = 1024 if args.quick else 8192
     peak32, _ = matmul_gflops(n, 5, torch.float32, "cuda")
@@ -566,7 +535,7 @@ def bench_cuda(res, args, state):
     for label, dtype, compile_ in (("fp32", None, False), ("bf16 autocast", torch.bfloat16, False),
                                    ("bf16 autocast + compile", torch.bfloat16, True)):
         torch.manual_seed(0)
-        model = GPT(GPTConfig(**shape, dropout=0.0)).cuda()
+        model = GPT(ModelConfig(**shape, dropout=0.0)).cuda()
         optimizer = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95), device_type="cuda")
         x, y = (t.cuda() for t in fake_batch(args, shape["ctx"], B))
         fwd = torch.compile(model) if compile_ else model
@@ -581,248 +550,6 @@ def bench_cuda(res, args, state):
         res.add("cuda", f"{label} tokens/s", out[label]["tokens_per_s"], "tok/s",
                 "fp32 tokens/s", out["fp32"]["tokens_per_s"])
     res.extra["cuda"] = dict(device=name, peak_fp32_gflops=peak32, peak_bf16_gflops=peak16, batch=B, runs=out)
-
-
-# -----------------------------------------------------------------------------
-# --cpu-path: what limits a seed-shape training step on CPU (opt-in; writes cpu_path.json/.md)
-
-# (label, options): each changes one thing against the baseline (B8, torch's threads, the
-# model as written, AdamW as configure_optimizer builds it: the for-loop kernel on CPU)
-CPU_PATH_CANDIDATES = [
-    ("baseline", {}),
-    ("batch 4", dict(batch=4)),
-    ("batch 16", dict(batch=16)),
-    ("1 thread", dict(threads=1)),
-    ("AdamW foreach", dict(optim="foreach")),
-    ("AdamW fused (CPU kernel)", dict(optim="fused")),
-    ("GELU tanh approximation", dict(gelu_tanh=True)),
-    ("SDPA math backend (not flash)", dict(sdpa="math")),
-    ("torch.compile (inductor)", dict(compile=True)),  # needs a C++ compiler; minutes to compile
-]
-
-
-def _candidate_step(args, batch=None, threads=None, optim=None, gelu_tanh=False, sdpa=None, compile=False):
-    """-> (step fn, tokens per step, flops per token) for one candidate of the CPU sweep."""
-    model = make_model(args, dropout=0.0)
-    model.train()
-    if gelu_tanh:
-        for block in model.blocks:
-            block.mlp.act = torch.nn.GELU(approximate="tanh")
-    groups = model.configure_optimizer(0.1, 3e-4, (0.9, 0.95)).param_groups
-    extra = {"foreach": True} if optim == "foreach" else {"fused": True} if optim == "fused" else {}
-    optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k in ("params", "weight_decay")} for g in groups],
-                                  lr=3e-4, betas=(0.9, 0.95), **extra)
-    fwd = torch.compile(model) if compile else model
-    B = batch or args.batch
-    x, y = fake_batch(args, model.config.ctx, B)
-    inner = train_step_fn(fwd, optimizer, x, y)
-    default_threads = torch.get_num_threads()
-
-    def step():
-        torch.set_num_threads(threads or default_threads)
-        try:
-            if sdpa == "math":
-                from torch.nn.attention import SDPBackend, sdpa_kernel
-
-                with sdpa_kernel(SDPBackend.MATH):
-                    inner()
-            else:
-                inner()
-        finally:
-            torch.set_num_threads(default_threads)
-
-    return step, B * model.config.ctx, model.flops_per_token()
-
-
-def cpu_path_sweep(args, rounds=4):
-    """Time every candidate round-robin (one step each per round, best kept) so that other jobs
-    on a shared machine slow all candidates alike; the sgemm peak is re-measured every round.
-
-    With --threads 1 the clock is CPU time (time.process_time), which other jobs barely change:
-    the robust way to compare candidates on a busy machine (the "1 thread" candidate is then moot)."""
-    cpu_time = args.threads == 1
-    clock = time.process_time if cpu_time else time.perf_counter
-    cands = []
-    for label, opts in CPU_PATH_CANDIDATES:
-        if (args.quick and opts.get("compile")) or (cpu_time and opts.get("threads")):
-            continue  # compiling takes minutes; thread counts need wall time
-        step, tokens, fpt = _candidate_step(args, **opts)
-        t0 = clock()
-        step()  # warm-up (and compilation for torch.compile)
-        cands.append(dict(label=label, options=opts, step=step, tokens=tokens, flops_per_token=fpt,
-                          first_step_s=clock() - t0, times=[]))
-        print(f"cpu-path {label}: first step {cands[-1]['first_step_s']:.2f} s", flush=True)
-    n = 256 if args.quick else 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    peaks = []
-    for r in range(rounds):
-        for _ in range(2):
-            t0 = clock()
-            a @ b
-            peaks.append(2 * n ** 3 / (clock() - t0) / 1e9)
-        for c in cands:
-            t0 = clock()
-            c["step"]()
-            c["times"].append(clock() - t0)
-        print(f"cpu-path round {r + 1}/{rounds}: peak {max(peaks[-2:]):.1f} GFLOP/s, " +
-              ", ".join(f"{c['label']} {c['times'][-1]:.2f} s" for c in cands), flush=True)
-    peak = max(peaks)
-    base = cands[0]
-    rows = []
-    for c in cands:
-        best = min(c["times"])
-        tps = c["tokens"] / best
-        rows.append(dict(label=c["label"], options=c["options"], step_s=best, median_step_s=statistics.median(c["times"]),
-                         first_step_s=c["first_step_s"], tokens_per_s=tps, gflops=tps * c["flops_per_token"] / 1e9,
-                         mfu=tps * c["flops_per_token"] / 1e9 / peak,
-                         speedup=tps / (base["tokens"] / min(base["times"]))))
-    return dict(peak_gflops=peak, peaks=peaks, rounds=rounds, clock="cpu time, 1 thread" if cpu_time else "wall",
-                threads=torch.get_num_threads(), candidates=rows)
-
-
-def write_cpu_path(result, info, out_dir):
-    lines = ["# CPU fast path: seed-shape training step candidates", "",
-             f"Measured by `python -m proofgpt bench --cpu-path` on {info['cpu']} ({info['cores']} cores, torch "
-             f"{info['torch']}), load average {info.get('loadavg_1m_start')} at the start (the machine was shared). "
-             f"Every candidate changes one thing against the baseline; steps are timed round-robin "
-             f"({result['rounds']} rounds, best kept) so other jobs slow all of them alike. Peak = best 2048^3 sgemm "
-             f"over the rounds: {result['peak_gflops']:.1f} GFLOP/s. MFU counts 6N + 12 L d T flops per token.", "",
-             "| candidate | step s (best) | step s (median) | tokens/s | GFLOP/s | MFU | vs baseline |",
-             "|---|---|---|---|---|---|---|"]
-    for c in result["candidates"]:
-        lines.append(f"| {c['label']} | {c['step_s']:.2f} | {c['median_step_s']:.2f} | {c['tokens_per_s']:.0f} | "
-                     f"{c['gflops']:.1f} | {c['mfu']:.3f} | {c['speedup']:.3f} |")
-    name = "cpu_path_1thread" if result["clock"].startswith("cpu") else "cpu_path"
-    lines[2] = f"Clock: {result['clock']}, {result['threads']} torch threads. " + lines[2]
-    atomic_write_json(out_dir / f"{name}.json", dict(machine=info, **result))
-    atomic_write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
-
-
-# -----------------------------------------------------------------------------
-# --cpu-profile: rank candidate `cpu` profiles by short proxy runs at equal (estimated) time
-
-# (label, overrides of configs/cpu.yaml). Short CPU runs see < 1 epoch, so dropout stays 0.
-CPU_PROFILE_CANDIDATES = [
-    ("d192 L4 (first guess)", {}),
-    ("d128 L4, lr 2e-3", {"model.d_model": 128, "model.n_heads": 4, "model.d_mlp": 512, "train.lr": 2e-3}),
-    ("d256 L4", {"model.d_model": 256, "model.n_heads": 8, "model.d_mlp": 1024}),
-    ("d192 L6", {"model.n_layers": 6}),
-    ("d192 L4, 4k tokens/step", {"train.tokens_per_step": 4096}),
-]
-# round 2: round 1 said that more optimizer steps win at this budget (4k tokens/step best)
-CPU_PROFILE_CANDIDATES_2 = [
-    ("d192 L4, 4k tokens/step, lr 2e-3", {"train.tokens_per_step": 4096, "train.lr": 2e-3}),
-    ("d128 L4, 4k tokens/step, lr 2e-3", {"model.d_model": 128, "model.n_heads": 4, "model.d_mlp": 512,
-                                          "train.tokens_per_step": 4096, "train.lr": 2e-3}),
-    ("d256 L4, 4k tokens/step", {"model.d_model": 256, "model.n_heads": 8, "model.d_mlp": 1024,
-                                 "train.tokens_per_step": 4096}),
-]
-
-
-# a 2-thread step of these small models runs ~1.7x faster than a 1-thread one on an idle 2-core
-# machine (measured: see reports/bench/cpu_profile.md); used to turn CPU time into wall time
-TWO_CORE_SPEEDUP = 1.7
-
-
-# every proxy run: eval only at its end, on a 2 % val split (a 79k-byte val keeps that eval
-# to seconds; the same split for every candidate), one thread (robust to other jobs; same maths)
-CPU_PROFILE_BASE = {"train.eval_every": None, "train.ckpt_every": None, "train.train_eval_rows": 64,
-                    "eval.monitor_theorems": 16, "data.val_frac": 0.02, "train.threads": 1}
-
-
-def optimizer_step_s(cfgs, rounds=2):
-    """Estimated wall seconds per optimizer step on an idle 2-core machine, for each config.
-
-    Measured as single-thread CPU time (time.process_time with torch.set_num_threads(1)), which
-    other jobs on a shared machine barely change (a 2-thread step's wall time can grow 10x
-    there), divided by TWO_CORE_SPEEDUP."""
-    from proofgpt.config import derive
-    from proofgpt.model import GPT, GPTConfig
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out = []
-    try:
-        for cfg in cfgs:
-            torch.manual_seed(0)
-            model = GPT(GPTConfig(**asdict(cfg.model)))
-            model.train()
-            optimizer = model.configure_optimizer(0.1, 1e-3, (0.9, 0.95))
-            g = torch.Generator().manual_seed(0)
-            x = torch.randint(0, 256, (cfg.train.batch_size, cfg.model.ctx), generator=g)
-            step = train_step_fn(model, optimizer, x, x)
-            step()  # warm-up
-            cpu_s = []
-            for _ in range(rounds):
-                t0 = time.process_time()
-                step()
-                cpu_s.append(time.process_time() - t0)
-            out.append(min(cpu_s) * derive(cfg)["grad_accum_steps"] / TWO_CORE_SPEEDUP)
-    finally:
-        torch.set_num_threads(threads)
-    return out
-
-
-def _read_proxy(run_dir):
-    """Final eval row, last train row and n_params of a finished proxy run."""
-    import json
-
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    last_eval = [r for r in rows if r["kind"] == "eval"][-1]
-    last_train = [r for r in rows if r["kind"] == "train"][-1]
-    derived = json.loads((run_dir / "config.json").read_text()).get("derived", {})
-    return dict(val_bpb=last_eval["val_bpb"], val_loss=last_eval["val_loss"], train_loss=last_eval["train_loss"],
-                verified_pct=last_eval["verified_pct"], structural_pct=last_eval["structural_pct"],
-                tokens=last_train["tokens"], train_elapsed_s=last_train["elapsed_s"], n_params=derived.get("n_params"))
-
-
-def cpu_profile_search(proxy_s=150.0, out_root=None, candidates=None, jobs=3):
-    """Train every candidate for the optimizer steps that fit in proxy_s seconds at its estimated
-    idle-machine speed (so the comparison holds at equal wall time whatever the load during the
-    runs), `jobs` runs at a time (each on one thread), then read the final val bits/byte and
-    verified % from each run's metrics.jsonl."""
-    import tempfile
-    from pathlib import Path
-
-    from proofgpt.config import load_profile
-
-    candidates = candidates or CPU_PROFILE_CANDIDATES
-    out_root = Path(out_root or tempfile.mkdtemp(prefix="cpu-profile-"))
-    out_root.mkdir(parents=True, exist_ok=True)
-    step_s = optimizer_step_s([load_profile("cpu", {**CPU_PROFILE_BASE, **over}) for _, over in candidates])
-    plans = []
-    for (label, over), s in zip(candidates, step_s):
-        n_steps = max(10, int(proxy_s / s))
-        over = {**CPU_PROFILE_BASE, **over, "train.max_steps": n_steps, "train.warmup_steps": max(1, n_steps // 10)}
-        run_dir = out_root / label.split(" (")[0].replace(" ", "_").replace(",", "").replace("/", "_")
-        argv = [sys.executable, "-m", "proofgpt", "train", "--profile", "cpu", "--run", str(run_dir), "--force",
-                "--no-progress"] + [f"{k}={'none' if v is None else v}" for k, v in over.items()]
-        plans.append(dict(label=label, overrides=over, step_s=s, steps=n_steps, run_dir=run_dir, argv=argv))
-        print(f"cpu-profile {label}: ~{s:.2f} s/step on an idle machine -> {n_steps} steps in {run_dir}", flush=True)
-    running, results = [], []
-    for plan in plans + [None] * jobs:
-        while running and (len(running) >= jobs or plan is None):
-            done = [(p, t0, pr) for p, t0, pr in running if p.poll() is not None]
-            if not done:
-                time.sleep(2)
-                continue
-            for p, t0, pr in done:
-                running.remove((p, t0, pr))
-                if p.returncode != 0:
-                    print(f"cpu-profile {pr['label']}: failed (exit {p.returncode}); see {pr['run_dir']}/train.log")
-                    continue
-                r = dict(label=pr["label"], overrides=pr["overrides"], est_step_s=pr["step_s"], steps=pr["steps"],
-                         wall_s=time.perf_counter() - t0, **_read_proxy(pr["run_dir"]))
-                results.append(r)
-                print(f"cpu-profile {r['label']}: val bpb {r['val_bpb']:.4f}, verified {r['verified_pct']}%, "
-                      f"structural {r['structural_pct']}% ({r['wall_s']:.0f} s wall)", flush=True)
-        if plan is not None:
-            plan["run_dir"].mkdir(parents=True, exist_ok=True)
-            log = open(plan["run_dir"] / "train.log", "w")
-            running.append((subprocess.Popen(plan["argv"], stdout=log, stderr=subprocess.STDOUT), time.perf_counter(), plan))
-    order = {label: i for i, (label, _) in enumerate(candidates)}
-    results.sort(key=lambda r: order[r["label"]])
-    return dict(proxy_s=proxy_s, two_core_speedup=TWO_CORE_SPEEDUP, base_overrides=CPU_PROFILE_BASE, candidates=results)
 
 
 # -----------------------------------------------------------------------------
@@ -865,15 +592,6 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=None, help="training batch size (default 8; 2 with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's, = cores)")
-    parser.add_argument("--cpu-path", action="store_true",
-                        help="instead of the table: time the CPU fast-path candidates (batch, threads, AdamW kernel, "
-                             "GELU, SDPA backend, torch.compile) -> cpu_path.json/.md (~10 min)")
-    parser.add_argument("--cpu-profile", type=float, default=None, metavar="PROXY_S",
-                        help="instead of the table: rank candidate cpu profiles by proxy runs of PROXY_S seconds "
-                             "(estimated on an idle machine) each -> cpu_profile.json")
-    parser.add_argument("--round", type=int, default=1, choices=(1, 2),
-                        help="--cpu-profile: candidate list (1: shapes and batch; 2: around round 1's winner)")
-    parser.add_argument("--jobs", type=int, default=3, help="--cpu-profile: proxy runs at a time (one thread each)")
     parser.add_argument("--out", default=None,
                         help="output directory (default reports/bench, or reports/bench/quick with --quick)")
     args = parser.parse_args(argv)
@@ -887,24 +605,6 @@ def main(argv=None):
     if args.out is None and args.quick:
         out_dir = out_dir / "quick"
 
-    if args.cpu_path:
-        info = machine_info()
-        result = cpu_path_sweep(args, rounds=2 if args.quick else 3)
-        write_cpu_path(result, info, out_dir)
-        for c in result["candidates"]:
-            print(f"{c['label']:<32} {c['tokens_per_s']:>8.0f} tok/s  MFU {c['mfu']:.3f}  x{c['speedup']:.3f}")
-        print(f"wrote {out_dir}/cpu_path*.json and .md")
-        return 0
-    if args.cpu_profile:
-        info = machine_info()
-        cands = CPU_PROFILE_CANDIDATES_2 if args.round == 2 else CPU_PROFILE_CANDIDATES
-        result = cpu_profile_search(args.cpu_profile, out_root=paths.RUNS_DIR / "cpu-profile-search", jobs=args.jobs,
-                                    candidates=cands)
-        info["loadavg_1m_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-        name = "cpu_profile.json" if args.round == 1 else f"cpu_profile_round{args.round}.json"
-        atomic_write_json(out_dir / name, dict(machine=info, **result))
-        print(f"wrote {out_dir / name}")
-        return 0
     res, info = run_bench(args, out_dir)
     print()
     print(format_table(res))

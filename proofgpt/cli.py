@@ -12,10 +12,12 @@ import os
 import sys
 import warnings
 
+from proofgpt.errors import UserError
+
 # command -> (module:function, one-line help). Order is the pipeline's.
 COMMANDS = {
     "data generate": ("proofgpt.generate:main", "write the seeded synthetic corpus (data/training.txt + meta)"),
-    "data stats": ("proofgpt.data:stats_main", "counts, length/step histograms, markers and bytes of a corpus"),
+    "data stats": ("proofgpt.stats:main", "counts, length/step histograms, markers and bytes of a corpus"),
     "data split": ("proofgpt.split:main", "stratified 90/10 split on proof boundaries -> data/train.txt, data/val.txt"),
     "data export-tptp": ("proofgpt.tptp:main", "write each theorem with its premises as a TPTP problem"),
     "data prepare": ("proofgpt.data:prepare_main", "generate (if absent or ours), check, split and pack: what `make data` runs"),
@@ -91,8 +93,6 @@ def main(argv=None) -> int:
 def _run(module_name, func_name, rest) -> int:
     if os.environ.get("PROOFGPT_TRACEBACK"):
         return getattr(importlib.import_module(module_name), func_name)(rest) or 0
-    from proofgpt.errors import UserError
-
     try:
         return getattr(importlib.import_module(module_name), func_name)(rest) or 0
     except UserError as e:

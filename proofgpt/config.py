@@ -48,19 +48,36 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    # mirrors proofgpt.model.GPTConfig field for field (see GPTConfig for what each one does)
+    """The GPT's shape and regularisation: the `model` section of a profile, and what `GPT` is
+    built from (`GPT(cfg.model)`). Torch-free, so loading a profile needs no torch."""
+
     vocab_size: int = 256  # bytes
     ctx: int = 512
     d_model: int = 320
     n_layers: int = 8
-    n_heads: int = 10
-    d_mlp: int = 1280
+    n_heads: int = 10  # head_dim 32
+    d_mlp: int = 1280  # 4 x d_model
     norm: str = "rmsnorm"  # rmsnorm | layernorm
     act: str = "gelu"  # gelu | silu
     pos: str = "learned"  # learned | rope
-    dropout: float = 0.1  # residual/embedding dropout
-    attn_dropout: float = 0.0  # dropout on attention weights: ~3x attention time on CPU, off by default
-    bias: bool = False
+    # Residual dropout (after each attention/MLP output projection and on the embeddings) is
+    # cheap. Attention dropout (on the attention probabilities) forces SDPA's unfused math
+    # kernel, several times slower on CPU (`make bench` measures it): off by default.
+    dropout: float = 0.1
+    attn_dropout: float = 0.0
+    bias: bool = False  # biases in Linear and LayerNorm: False is a bit better and faster
+
+    def __post_init__(self):
+        if self.norm not in ("rmsnorm", "layernorm"):
+            raise ValueError(f"norm must be 'rmsnorm' or 'layernorm', got {self.norm!r}")
+        if self.act not in ("gelu", "silu"):
+            raise ValueError(f"act must be 'gelu' or 'silu', got {self.act!r}")
+        if self.pos not in ("learned", "rope"):
+            raise ValueError(f"pos must be 'learned' or 'rope', got {self.pos!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.pos == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ValueError("rope needs an even head dimension")
 
 
 @dataclass
@@ -87,8 +104,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 on CUDA, fp16 if bf16 is missing, fp32 on CPU) | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the model (CUDA; minutes of warm-up)
-    # CPU threads for torch (0 = torch's default: all cores). Tiny models run faster on one:
-    # the smoke model's step takes 57 ms on 1 thread and 614 ms on 2 on a busy 2-core machine.
+    # CPU threads for torch (0 = torch's default: all cores). Tiny models run faster on one
+    # (threads fight other processes for the cores on a busy machine).
     threads: int = 0
 
 
@@ -410,13 +427,6 @@ def grad_accum_steps(cfg: RunConfig, world_size: int = 1) -> int:
     return max(1, round(cfg.train.tokens_per_step / micro)) if cfg.train.tokens_per_step else 1
 
 
-def count_params(cfg: RunConfig) -> int:
-    """Parameter count of the model the config describes (builds it: ~0.1 s for the seed shape)."""
-    from proofgpt.model import GPT, GPTConfig
-
-    return int(GPT(GPTConfig(**dataclasses.asdict(cfg.model))).num_params())
-
-
 def derive(cfg: RunConfig, world_size: int = 1, n_params: Optional[int] = None) -> dict:
     """The numbers a config implies, computed once: saved in config.json and checkpoints."""
     accum = grad_accum_steps(cfg, world_size)
@@ -427,7 +437,7 @@ def derive(cfg: RunConfig, world_size: int = 1, n_params: Optional[int] = None) 
         "grad_accum_steps": accum,
         "rows_per_step": cfg.train.batch_size * accum * world_size,
         "tokens_per_step": micro_tokens * accum * world_size,
-        "n_params": n_params if n_params is not None else count_params(cfg),
+        "n_params": n_params,  # the caller's model.num_params(); None when no model was built
     }
 
 

@@ -7,15 +7,13 @@ to `qed`, and `check_certificate(prompt + completion)` grades the whole certific
 Completions are checked with trust_premises=True: the premises come from the prompt (the
 ground truth, verified when the data was prepared), a completion cannot add any (an `@P`
 after `@G` is a structural error), so steps-verified is verified here, and no lemma table of
-the corpus is needed (building one from the 13.9k train certificates costs 1.6 CPU s). All
-1,360 val certificates of the generated corpus verify this way when fed their own ground truth.
+the corpus is needed.
 
 Memorization: unconditional samples (prompt "@T") are checked fully against the train
 lemma table, looked up verbatim in train (duplicate rate), and matched to their nearest
 train certificate by Jaccard similarity of character 5-gram sets. Trade-off: exact Jaccard
-against every train certificate instead of MinHash or an index: 64 samples x 13.9k train
-certificates cost 0.7 CPU s to shingle the train set plus 5.4 CPU s of set intersections
-(85 ms per sample), exact and simple; an approximate index would pay off at ~10x more samples.
+against every train certificate instead of MinHash or an index: exact and simple at tens of
+samples; an approximate index would pay off at many more.
 
 pass@k: with n >= k samples per theorem and c of them verified, the unbiased estimator of
 Chen et al. 2021 (Codex, eq. 1): 1 - C(n-c, k) / C(n, k); with n == k it is "any verified".
@@ -24,30 +22,19 @@ Chen et al. 2021 (Codex, eq. 1): 1 - C(n-c, k) / C(n, k); with n == k it is "any
 """
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
 
 from proofgpt import paths
+from proofgpt.certificate import lemma_table, prompt_of, read_texts, text_of
+from proofgpt.check import check_certificate
+from proofgpt.checkpoint import load_model
+from proofgpt.config import SampleConfig
+from proofgpt.data import run_data
 from proofgpt.errors import UserError
-
-
-def prompt_of(cert_text: str) -> str:
-    """A certificate up to and including its first @G line, plus "\\n".
-
-    prompt_of("@T t : a = a\\n@C M : monoid\\n@C a : M\\n@G a = a\\nrfl\\nqed") ->
-    "@T t : a = a\\n@C M : monoid\\n@C a : M\\n@G a = a\\n"
-    """
-    lines = cert_text.split("\n")
-    for i, line in enumerate(lines):
-        if line.startswith("@G"):
-            return "\n".join(lines[:i + 1]) + "\n"
-    raise ValueError(f"certificate has no @G line: {cert_text[:60]!r}")
-
-
-def _text(cert) -> str:
-    return cert if isinstance(cert, str) else cert.text  # str or data.Block
+from proofgpt.io import atomic_write_json, read_jsonl
+from proofgpt.sample import generate
 
 
 def _pct(num, den) -> float:
@@ -67,6 +54,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
+def _sample_kwargs(given=None) -> dict:
+    """generate()'s keyword arguments: SampleConfig's defaults, updated with what was given."""
+    s = SampleConfig()
+    kw = dict(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
+    kw.update(given or {})
+    return kw
+
+
 def complete_theorems(model, certs, k=1, sample_kwargs=None, seed=0, trust_premises=True, lemmas=None):
     """Complete each certificate's theorem k times and grade the completions with the checker.
 
@@ -76,12 +71,8 @@ def complete_theorems(model, certs, k=1, sample_kwargs=None, seed=0, trust_premi
     verified but != ground truth), mean_steps of the verified samples, pass_at_1 and
     pass_at_k over theorems (in %), and one record per sample in "samples".
     """
-    from proofgpt.check import check_certificate
-    from proofgpt.sample import generate
-
-    kw = dict(max_new_tokens=384, temperature=0.8, top_k=None, top_p=0.9)
-    kw.update(sample_kwargs or {})
-    texts = [_text(c).strip("\n") for c in certs]
+    kw = _sample_kwargs(sample_kwargs)
+    texts = [text_of(c).strip("\n") for c in certs]
     prompts = [prompt_of(t) for t in texts]
     truths = [t[len(p):] for t, p in zip(texts, prompts)]  # "rw [...]\n@G ...\n...\nqed"
     # one generate call for everything: equal prompts share a prefill, equal lengths a batch;
@@ -156,22 +147,6 @@ def distinct_n(texts, n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-def lemma_table(texts) -> dict:
-    """{name: [(structure, statement)]} of every hypothesis-free theorem in texts, for checking
-    certificates that cite lemmas (check_certificate's `lemmas`). Assumes texts verified."""
-    from proofgpt.check import theorem_lemma
-
-    table = {}
-    for t in texts:
-        t = _text(t)
-        if "→" in t.partition("\n")[0]:
-            continue
-        lem = theorem_lemma(t)
-        if lem:
-            table.setdefault(lem[0], []).append((lem[1], lem[2]))
-    return table
-
-
 def memorization(model, train_texts, n_samples=64, sample_kwargs=None, seed=0, near_dup_threshold=0.8,
                  lemmas=None):
     """Unconditional samples ("@T" + completion) vs the train set.
@@ -182,13 +157,9 @@ def memorization(model, train_texts, n_samples=64, sample_kwargs=None, seed=0, n
     structural/verified % (checked with the train lemma table, premises included), the
     novel-and-verified rate, and the samples with their nearest neighbour.
     """
-    from proofgpt.check import check_certificate
-    from proofgpt.sample import generate
-
-    kw = dict(max_new_tokens=model.config.ctx - 2, temperature=0.8, top_k=None, top_p=0.9)
-    kw.update(sample_kwargs or {})
+    kw = _sample_kwargs(sample_kwargs)
     kw["max_new_tokens"] = min(kw["max_new_tokens"], model.config.ctx - 2)
-    train = [_text(t).strip("\n") for t in train_texts]
+    train = [text_of(t).strip("\n") for t in train_texts]
     train_set = set(train)
     if lemmas is None:
         lemmas = lemma_table(train)
@@ -235,17 +206,8 @@ def loss_gap(metrics_path) -> dict | None:
 
     The training plan's generalisation criterion is a gap < 0.5 nats. None without eval rows.
     """
-    path = Path(metrics_path)
-    if not path.exists():
-        return None
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue  # a torn last line of a killed run
-        if r.get("kind") == "eval" and r.get("val_loss") is not None and r.get("train_loss") is not None:
-            rows.append(r)
+    rows = [r for r in read_jsonl(metrics_path) if isinstance(r, dict) and r.get("kind") == "eval"
+            and r.get("val_loss") is not None and r.get("train_loss") is not None]
     if not rows:
         return None
     best = min(rows, key=lambda r: r["val_loss"])
@@ -269,10 +231,6 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
     Defaults come from the run's config (eval.n_theorems, eval.pass_k, eval.n_unconditional,
     sample.*). Completes the first n_theorems val certificates k times each.
     """
-    from proofgpt.data import read_corpus
-    from proofgpt.io import atomic_write_json
-    from proofgpt.train import load_model, prepare_data
-
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -290,9 +248,9 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
                max_new_tokens=cfg.sample.max_new_tokens)
     skw.update(sample_kwargs or {})
 
-    files = prepare_data(cfg, run_dir)
-    val = [b.text for b in read_corpus(files["val"])][:n_theorems]
-    train = [b.text for b in read_corpus(files["train"])]
+    files = run_data(cfg, run_dir)
+    val = read_texts(files["val"])[:n_theorems]
+    train = read_texts(files["train"])
 
     if progress:
         print(f"evaluate: {len(val)} val theorems x {k} samples, {n_unconditional} unconditional samples")

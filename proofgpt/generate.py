@@ -41,14 +41,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from proofgpt import paths
 from proofgpt.algebra import CATALOG, CATALOG_FACTS, STRUCTURES, Fact, axioms_subset, catalog_lemmas
+from proofgpt.certificate import corpus_owner
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
-from proofgpt.terms import (BINARY, canonical, POSTFIX, SYMBOLS, App, Atom, Var, names, parse_args, parse_equation,
+from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes
+from proofgpt.terms import (BINARY, canonical, POSTFIX, SYMBOLS, App, Atom, Var, match, names, parse_args,
+                            parse_equation,
                             positions, print_arg, print_equation, print_term, replace, size, substitute,
                             to_pattern, variables)
 
+PLAN_CHARS = 3_680_000  # the training plan: the corpus is ~3.68M characters
 GENERATOR_VERSION = 2  # stored in the manifest; bump whenever the output for a seed changes
 SHORT_MAX_BYTES = 200  # "short": fillers for the gaps that longer certificates leave in a row
 TAPER_BYTES = 320  # "regular" certificates longer than this are kept with probability falling to 0 at MAX_BYTES
@@ -270,7 +275,6 @@ def _parse_rw(text):
 
 def _first_rewrite(goal, rd: RuleDir, binding):
     """Rewrite the first instance (pre-order, left side first) of rd.src whose rd.dst is bound."""
-    from proofgpt.terms import match
     for side in (0, 1):
         for pos, sub in positions(goal[side]):
             b = match(rd.src, sub, dict(binding))
@@ -365,7 +369,6 @@ def _sizes(t, out):
 
 def _candidates(t, rdirs):
     """Groups (one per rule direction) of (rule dir, position, size after, binding) matching in t."""
-    from proofgpt.terms import match
     sizes = {}
     t_size = _sizes(t, sizes)
     pos = positions(t)
@@ -558,11 +561,9 @@ _FAMILY_WEIGHTS = (2, 4, 2, 2)
 _SHORT_FAMILIES = (("catalog", "walk", "hypothesis"), (2, 4, 2))  # a lemma's extra @P line rarely fits 200 bytes
 
 
-def generate_corpus(seed=0, n_chars=3_680_000, progress=False):
+def generate_corpus(seed=0, n_chars=PLAN_CHARS, progress=False):
     """-> (text, meta): certificates separated by one blank line, ending with '\\n', until the text
     has at least n_chars characters; meta holds one record per certificate (contract schema)."""
-    from tqdm.auto import tqdm
-
     ch = Chooser(seed)
     parts, meta, n = [], [], 0
     earlier = {}  # structure -> [Rule] of emitted theorems without hypotheses (citable lemmas)
@@ -607,7 +608,7 @@ def entropy_bound_bpb(meta, n_bytes) -> float:
     return -sum(sum(m["log2p"]) for m in meta) / max(1, n_bytes)
 
 
-def write_corpus(path=paths.CORPUS, seed=0, n_chars=3_680_000, progress=True) -> dict:
+def write_corpus(path=paths.CORPUS, seed=0, n_chars=PLAN_CHARS, progress=True) -> dict:
     """Generate and write training.txt, training.meta.jsonl, training.manifest.json (atomically)."""
     path = Path(path)
     text, meta = generate_corpus(seed, n_chars, progress)
@@ -622,20 +623,13 @@ def write_corpus(path=paths.CORPUS, seed=0, n_chars=3_680_000, progress=True) ->
 
 def is_ours(path) -> bool:
     """True if `path` is absent or was written by this generator (its sha256 equals the manifest's)."""
-    path = Path(path)
-    if not path.exists():
-        return True
-    try:
-        manifest = json.loads(paths.manifest_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("generator") == "proofgpt" and manifest.get("sha256") == sha256_file(path)
+    return corpus_owner(path) != "user"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="proofgpt data generate", description="Write the seeded synthetic corpus.")
     ap.add_argument("--seed", type=int, default=0, help="random seed (same seed and chars -> same bytes)")
-    ap.add_argument("--chars", type=int, default=3_680_000, help="stop after this many characters (default 3680000)")
+    ap.add_argument("--chars", type=int, default=PLAN_CHARS, help="stop after this many characters (default: %(default)s)")
     ap.add_argument("--out", default=str(paths.CORPUS), help="output corpus path (default data/training.txt)")
     ap.add_argument("--force", action="store_true", help="overwrite a file that this generator did not write")
     args = ap.parse_args(argv)

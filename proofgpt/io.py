@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from proofgpt.errors import UserError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -68,3 +70,23 @@ def sha256_file(path) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def read_jsonl(path) -> list:
+    """One JSON value per line (metrics.jsonl, meta sidecars); [] for a missing file. A torn last
+    line (a process killed mid-write) is skipped; a bad line anywhere else is a UserError naming it."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if i == len(lines):
+                break
+            raise UserError(f"{path}:{i}: not a JSON line") from None
+    return rows

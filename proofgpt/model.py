@@ -1,21 +1,17 @@
 """A byte-level GPT (decoder-only transformer) with an optional KV cache for generation.
 
 Top-down like nanoGPT's model.py: norms, rotary embeddings, attention, MLP, block, the KV
-cache, the config, then the model. The seed configuration (vocab 256, ctx 512, d_model 320,
+cache, then the model (built from `config.ModelConfig`). The seed configuration (vocab 256, ctx 512, d_model 320,
 8 layers of 10 heads, MLP 1280, tied embeddings, learned positions) has 10,081,600
 parameters, inside the training plan's 10-12M (rope: 9,917,760, no position table).
 
 Trade-off: attention goes through `F.scaled_dot_product_attention(is_causal=True)`, which
 on CPU picks a fused flash kernel, but only while `dropout_p == 0`: any attention dropout
-forces the unfused math path. Measured on the 2-core CPU (seed shape, batch 8, ctx 512,
-attention fwd+bwd of one layer): 90 ms without attention dropout, 471 ms with p=0.1 (5.2x;
-2 threads, best of 15 interleaved runs); 180 vs 702 CPU ms (3.9x) on 1 thread. That is
-+3.0 s per training step over 8 layers, while residual dropout at all 17 sites (embeddings
-+ 2 per block) costs +0.17 s (+0.19 CPU s on 1 thread). So the seed config regularises with
-residual dropout and leaves attention dropout at 0.0.
+forces the unfused math path, several times slower (`make bench`, "attention dropout"). So
+the seed config regularises with residual dropout and leaves attention dropout at 0.0.
 
-The KV cache makes greedy sampling of 510 bytes 14x cheaper than full recompute on this CPU
-(seed shape, batch 1, 1 thread: 3.7 vs 51.5 CPU s, identical text); see `KVCache`.
+The KV cache makes sampling many times cheaper than full recompute (`make bench`, "KV
+cache"); see `KVCache`.
 
 References:
 1) nanoGPT model.py (Karpathy): https://github.com/karpathy/nanoGPT/blob/master/model.py
@@ -26,11 +22,12 @@ References:
 
 import inspect
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+from proofgpt.config import ModelConfig
 
 
 class RMSNorm(nn.Module):
@@ -192,38 +189,7 @@ class KVCache:
             self.pad = self.pad[rows]
 
 
-@dataclass
-class GPTConfig:
-    vocab_size: int = 256  # bytes
-    ctx: int = 512
-    d_model: int = 320
-    n_layers: int = 8
-    n_heads: int = 10  # head_dim 32
-    d_mlp: int = 1280  # 4 x d_model
-    norm: str = "rmsnorm"  # rmsnorm | layernorm
-    act: str = "gelu"  # gelu | silu
-    pos: str = "learned"  # learned | rope
-    # Residual dropout (after each attention/MLP output projection and on the embeddings)
-    # regularises cheaply: +0.17 s per fwd+bwd step of 8x512 tokens on the 2-core CPU.
-    # Attention dropout (on the attention probabilities, inside scaled_dot_product_attention)
-    # forces the unfused math kernel: attention fwd+bwd per layer goes from 90 ms to 471 ms
-    # (5.2x; 3.9x on 1 thread) at batch 8, ctx 512: +3.0 s per step over 8 layers, about
-    # 18x the price of residual dropout. Hence attn_dropout 0.0 by default.
-    dropout: float = 0.1
-    attn_dropout: float = 0.0
-    bias: bool = False  # biases in Linear and LayerNorm: False is a bit better and faster
-
-    def __post_init__(self):
-        if self.norm not in ("rmsnorm", "layernorm"):
-            raise ValueError(f"norm must be 'rmsnorm' or 'layernorm', got {self.norm!r}")
-        if self.act not in ("gelu", "silu"):
-            raise ValueError(f"act must be 'gelu' or 'silu', got {self.act!r}")
-        if self.pos not in ("learned", "rope"):
-            raise ValueError(f"pos must be 'learned' or 'rope', got {self.pos!r}")
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        if self.pos == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ValueError("rope needs an even head dimension")
+GPTConfig = ModelConfig  # nanoGPT's name; the one definition is config.ModelConfig (torch-free)
 
 
 class GPT(nn.Module):

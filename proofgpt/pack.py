@@ -9,8 +9,8 @@ are placed whole, best-fit-decreasing: longest first, each into the open row who
 is the smallest that still fits it. Whole certificates mean every row starts at a proof
 boundary and no proof is cut in half (nanochat's best-fit loader crops instead: 100 % use,
 ~35 % of tokens cropped at T=2048); the price is padding, which is masked out of the loss.
-With 90-511-byte certificates (median 210) the padding is small: 1.7 % at ctx 512 and 1.2 % at
-1024 on the generated corpus (`python -m proofgpt data prepare` prints the measured number).
+With certificates well under a row the padding is small (`python -m proofgpt data prepare`
+prints the measured efficiency).
 A certificate longer than a row is cut at line boundaries (a line longer than a row is cut
 hard); both are counted in `Packed.stats`.
 
@@ -42,7 +42,7 @@ import numpy as np
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json
 
-PAD = 0  # NUL never occurs in a corpus (data.read_text refuses it), so 0 is free to mean padding
+PAD = 0  # NUL never occurs in a corpus (certificate.read_text refuses it), so 0 is free to mean padding
 SEP = b"\n\n"  # after every certificate: the blank line that ends it in the corpus file
 
 
@@ -257,18 +257,16 @@ def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n_rows)
 
 
-def batch(packed: Packed, row_ids):
-    """Rows -> (x, y) int64 torch tensors of shape (B, ctx); y = -1 where the target is padding.
+def batch(packed: Packed, row_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Rows -> (x, y) int64 arrays of shape (B, ctx); y = -1 where the target is padding.
 
     Row [a b c PAD] (ctx=3, n_real=3) -> x = [a b c], y = [b c -1].
     """
-    import torch
-
     row_ids = np.asarray(row_ids, dtype=np.int64)
-    rows = torch.from_numpy(np.asarray(packed.tokens[row_ids]).astype(np.int64))  # (B, ctx+1)
-    n_real = torch.from_numpy(np.asarray(packed.n_real[row_ids]).astype(np.int64))  # (B,)
+    rows = np.asarray(packed.tokens[row_ids]).astype(np.int64)  # (B, ctx+1)
+    n_real = np.asarray(packed.n_real[row_ids]).astype(np.int64)  # (B,)
     x = rows[:, :-1]  # (B, ctx)
-    y = rows[:, 1:].clone()  # (B, ctx); y[:, t] is row position t+1
-    pos = torch.arange(1, rows.shape[1]).unsqueeze(0)  # (1, ctx)
-    y[pos >= n_real.unsqueeze(1)] = -1
+    y = rows[:, 1:].copy()  # (B, ctx); y[:, t] is row position t+1
+    pos = np.arange(1, rows.shape[1])[None, :]  # (1, ctx)
+    y[pos >= n_real[:, None]] = -1
     return x, y

@@ -10,36 +10,34 @@ are sorted by length and left-padded within a batch (each row's positions start 
 real byte, pad slots are masked out), identical prompts (k samples of one theorem) are
 prefilled once and their cache copied to k rows, and finished rows leave the batch.
 Trade-off: a padded prefill runs SDPA with an explicit mask (the unfused kernel) and wastes
-the pad slots; sorting keeps the padding small, and decoding 8 rows together costs 2.3x
-one row (numbers below). batch_size 32 bounds the cache: the seed model keeps 20 KB per token per
-row (8 layers x k, v x 320 floats), ~400 MB for 32 rows of 630 slots. Measured on the
-2-core CPU (seed shape, 1 thread, CPU seconds): 510 greedy bytes take 3.7 s with the cache
-(139 bytes/s) and 51.5 s by full recompute (9.9 bytes/s), 14x; 8 rows together 475 bytes/s.
+the pad slots; sorting keeps the padding small, and decoding rows together costs far less than
+one at a time (`make bench`, "batched sampling"). batch_size bounds the cache: each row keeps
+n_layers x 2 x d_model floats per token.
+
+Defaults (temperature, top-p, top-k, max new tokens, seed) are `config.SampleConfig`'s, here and
+in every command and notebook that samples.
 
     python -m proofgpt sample --run runs/cpu --prompt "@T" --num-samples 4
 """
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 import torch
 
 from proofgpt import paths
+from proofgpt.certificate import prompt_of, read_corpus
+from proofgpt.check import check_certificate, verdict_text
+from proofgpt.checkpoint import load_model
+from proofgpt.config import SampleConfig
+from proofgpt.data import run_data
 from proofgpt.errors import UserError
+from proofgpt.model import KVCache
+from proofgpt.pack import decode, encode
 
-from proofgpt.pack import decode as _pack_decode
-from proofgpt.pack import encode as _pack_encode
-
-
-def encode(s: str) -> list[int]:
-    """'a→' -> [97, 226, 134, 146] (UTF-8 bytes)."""
-    return [int(b) for b in _pack_encode(s)]
-
-
-def decode(ids) -> str:
-    """[97, 226, 134, 146] -> 'a→'; invalid UTF-8 becomes U+FFFD."""
-    return _pack_decode(list(ids))
+DEFAULTS = SampleConfig()
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
@@ -68,6 +66,21 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (B,)
 
 
+@contextlib.contextmanager
+def sampling_threads(n: int = 1):
+    """Run torch on n CPU threads inside the block, then restore the old setting.
+
+    Sampling a small model is latency-bound (one token at a time, small batches): on a busy
+    machine extra threads fight other processes for the cores and make it many times slower.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _stopped(ids, stop_at_qed):
     """Does a row end its certificate here? ids: the prompt's last byte + the new bytes.
 
@@ -81,8 +94,9 @@ def _stopped(ids, stop_at_qed):
 
 
 @torch.no_grad()
-def generate(model, prompts, max_new_tokens, temperature=0.8, top_k=None, top_p=0.9, seed=0,
-             stop_at_qed=True, batch_size=32):
+def generate(model, prompts, max_new_tokens=DEFAULTS.max_new_tokens, temperature=DEFAULTS.temperature,
+             top_k=DEFAULTS.top_k, top_p=DEFAULTS.top_p, seed=DEFAULTS.seed, stop_at_qed=DEFAULTS.stop_at_qed,
+             batch_size=32):
     """Complete each prompt; returns the completions only (prompt not included).
 
     A row stops at a line `qed`, a blank line (both only when stop_at_qed; the trailing
@@ -96,7 +110,7 @@ def generate(model, prompts, max_new_tokens, temperature=0.8, top_k=None, top_p=
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
 
-    encoded = [encode(p) for p in prompts]
+    encoded = [encode(p).tolist() for p in prompts]
     for i, ids in enumerate(encoded):
         if not ids:
             raise ValueError(f"prompt {i} is empty: the model needs at least one byte to condition on")
@@ -121,8 +135,6 @@ def generate(model, prompts, max_new_tokens, temperature=0.8, top_k=None, top_p=
 def _generate_batch(model, encoded, max_new_tokens, temperature, top_k, top_p, generator, stop_at_qed):
     """One batch of generate(): prefill each distinct prompt once (left-padded), copy its cache
     to the rows that asked for it, then sample one byte per active row per step."""
-    from proofgpt.model import KVCache
-
     device = next(model.parameters()).device
     ctx = model.config.ctx
     distinct = list(dict.fromkeys(tuple(ids) for ids in encoded))
@@ -179,53 +191,54 @@ def main(argv=None) -> int:
     src.add_argument("--ckpt", help="checkpoint file (.pt)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--prompt", help="text to complete (default '@T': a whole certificate)")
-    what.add_argument("--theorem", type=int, help="complete val theorem N (0-based) of data/val.txt from its first @G")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, help="keep the k most likely bytes (default: off)")
-    p.add_argument("--top-p", type=float, default=0.9, help="nucleus: keep the smallest set with mass >= p (default 0.9)")
-    p.add_argument("--max-tokens", type=int, default=256, help="new bytes per sample at most (default 256)")
+    what.add_argument("--theorem", type=int, help="complete val theorem N (0-based) of the run's split (data/val.txt "
+                      "with --ckpt) from its first @G")
+    p.add_argument("--temperature", type=float, help="0 = greedy (default: the run's sample.temperature)")
+    p.add_argument("--top-k", type=int, help="keep the k most likely bytes (default: the run's sample.top_k)")
+    p.add_argument("--top-p", type=float, help="nucleus: keep the smallest set with mass >= p (default: the run's "
+                   "sample.top_p)")
+    p.add_argument("--max-tokens", type=int, help="new bytes per sample at most (default: the run's "
+                   "sample.max_new_tokens, cropped to the context)")
     p.add_argument("--num-samples", type=int, default=1, help="samples per prompt (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--seed", type=int, help="sampling seed (default: the run's sample.seed)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     args = p.parse_args(argv)
 
-    if not 0 < args.top_p <= 1:
+    if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
-    if args.temperature < 0:
+    if args.temperature is not None and not args.temperature >= 0:
         raise UserError(f"--temperature must be >= 0, got {args.temperature}")
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
-    if args.max_tokens < 1:
+    if args.max_tokens is not None and args.max_tokens < 1:
         raise UserError(f"--max-tokens must be >= 1, got {args.max_tokens}")
     if args.num_samples < 1:
         raise UserError(f"--num-samples must be >= 1, got {args.num_samples}")
     source = paths.resolve_run(args.run) if args.run else Path(args.ckpt)
     if not source.exists():
         raise UserError(f"{source}: no such {'run directory' if args.run else 'checkpoint'}")
+    model, meta = load_model(source, args.device)
 
     if args.theorem is not None:
-        from proofgpt.data import read_corpus
-        from proofgpt.evaluate import prompt_of
-        blocks = read_corpus(paths.VAL)
+        val = run_data(meta["cfg"], source)["val"] if args.run else paths.VAL
+        blocks = read_corpus(val)
         if not 0 <= args.theorem < len(blocks):
-            raise UserError(f"{paths.VAL}: --theorem {args.theorem} out of range (0..{len(blocks) - 1})")
+            raise UserError(f"{val}: --theorem {args.theorem} out of range (0..{len(blocks) - 1})")
         prompt = prompt_of(blocks[args.theorem].text)
     else:
         prompt = args.prompt if args.prompt is not None else "@T"
     if not prompt:
         raise UserError("--prompt is empty: give at least one character (e.g. '@T')")
-
-    from proofgpt.train import load_model  # lazy: train.py pulls in the training stack
-    model, _meta = load_model(source, args.device)
-    ctx = model.config.ctx
+    ctx, s = model.config.ctx, meta["cfg"].sample
     n_prompt = len(encode(prompt))
-    if args.max_tokens > ctx or n_prompt + args.max_tokens > ctx:
+    if n_prompt >= ctx:
+        raise UserError(f"prompt ({n_prompt} bytes) fills the model's ctx {ctx}")
+    if args.max_tokens is not None and n_prompt + args.max_tokens > ctx:
         raise UserError(f"prompt ({n_prompt} bytes) + --max-tokens {args.max_tokens} > the model's ctx {ctx}")
-
-    completions = generate(model, [prompt] * args.num_samples, args.max_tokens, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, seed=args.seed)
-    from proofgpt.check import check_certificate, verdict_text
-
+    pick = lambda given, default: default if given is None else given  # noqa: E731
+    completions = generate(model, [prompt] * args.num_samples, pick(args.max_tokens, s.max_new_tokens),
+                           temperature=pick(args.temperature, s.temperature), top_k=pick(args.top_k, s.top_k),
+                           top_p=pick(args.top_p, s.top_p), seed=pick(args.seed, s.seed))
     for n, c in enumerate(completions):
         if n:
             print()

@@ -10,16 +10,14 @@
 - stratified: each structure × family stratum (from the meta sidecar; length quintiles for a
   corpus without one) sends ~val_frac of its characters to val;
 - exact: a final pass moves the best-sized groups across until val holds val_frac of the
-  characters to within ±0.5 % of the target (on the 3.68M-char corpus ~0.01 %);
+  characters to within ±0.5 % of the target;
 - lossless and seeded: train + val is the input's multiset of certificates; each side keeps
   the input order, so a lemma proved earlier in the file still comes earlier.
 
 The trade-off: groups make the split coarser than a random one. Lemma citations chain
-certificates together: the generated corpus' 15,271 certificates form 1,339 groups, the
-largest 1,745 certificates (427k chars, 12 % of the corpus). A group spanning strata goes to val
+certificates together into groups, some of them large (split.json counts them). A group spanning strata goes to val
 when that brings its strata closer to their shares in total; the fix-up pass then moves or
-swaps whole groups for the global total. On the generated corpus every stratum of >= 100
-certificates sends 4.2-12.0 % of its certificates to val (split.json has the counts).
+swaps whole groups for the global total (split.json has the per-stratum counts).
 Outputs (train.txt, val.txt, train/val.meta.jsonl, split.json) are all written to temp
 files first and renamed into place only when every one of them is complete.
 """
@@ -28,37 +26,17 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from proofgpt import paths
-from proofgpt.data import read_corpus, read_meta
+from proofgpt.certificate import name_of, read_corpus, read_meta, statement_of
 from proofgpt.errors import UserError
 from proofgpt.io import sha256_file, write_temp
 
 TOLERANCE = 0.005  # |val chars / target - 1| the fix-up pass aims below
-
-
-def statement_of(cert: str) -> str:
-    """The theorem statement that groups certificates: '@T foo : a * 1 = a\\n...' -> 'a * 1 = a'.
-
-    A block without an '@T' first line is grouped by its whole text.
-    """
-    first = cert.split("\n", 1)[0]
-    if first.startswith("@T") and " : " in first:
-        return first.split(" : ", 1)[1].strip()
-    return cert
-
-
-def structure_of(cert: str) -> str:
-    """The structure from the '@C S : structure' line: '...\\n@C G : group\\n...' -> 'group' ('?' if none)."""
-    for line in cert.split("\n"):
-        if line.startswith("@C ") and " : " in line:
-            names, what = line[3:].split(" : ", 1)
-            if len(names.split()) == 1 and not what.strip()[:1].isupper():
-                return what.strip()
-    return "?"
 
 
 def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
@@ -89,7 +67,7 @@ def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
                 if cited is not None and find(cited) != find(i):
                     parent[find(i)] = find(cited)
                     n_links += 1
-        name = _name(text)
+        name = name_of(text)
         if name is not None and "→" not in stmt:
             lemma_names.setdefault(name, i)
     roots: dict[int, int] = {}
@@ -200,10 +178,8 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
     texts = [b.text for b in blocks]
     meta = read_meta(input_path)
     if meta is not None and (
-        len(meta) != len(texts) or any(m.get("name") != _name(t) for m, t in zip(meta, texts))
+        len(meta) != len(texts) or any(m.get("name") != name_of(t) for m, t in zip(meta, texts))
     ):
-        import warnings
-
         warnings.warn(f"{paths.meta_path(input_path)}: does not match {input_path} certificate for certificate; ignored")
         meta = None
 
@@ -270,12 +246,6 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
             if stale.exists():
                 stale.unlink()
     return manifest
-
-
-def _name(cert: str) -> str | None:
-    """'@T left_cancel : ...' -> 'left_cancel'."""
-    first = cert.split("\n", 1)[0]
-    return first[3:].split(" : ", 1)[0].strip() if first.startswith("@T ") else None
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,7 @@ import argparse
 import re
 from pathlib import Path
 
+from proofgpt.certificate import read_corpus
 from proofgpt.check import _read, check_corpus
 from proofgpt.terms import App, Var, parse_equation, to_pattern, variables
 
@@ -77,8 +78,6 @@ def certificate_to_tptp(text: str, source: str = "") -> str:
 
 def export_tptp(path, out_dir) -> int:
     """Write one .p file per verified certificate of `path` into out_dir; returns how many."""
-    from proofgpt.data import read_corpus
-
     blocks = read_corpus(path)
     report = check_corpus(blocks)
     out_dir = Path(out_dir)

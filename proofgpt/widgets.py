@@ -11,16 +11,23 @@ attributes (`.theorem`, `.temperature`, `.top_p`, `.top_k`, `.max_tokens`, `.but
 
 Each part also carries a stable CSS class (`proofgpt-generate`, `proofgpt-temperature`,
 `proofgpt-output`, ...) for the JupyterLab browser test. Generation runs synchronously in
-the click handler: simpler than a thread, and a smoke model answers in well under a second;
-the trade-off is a busy kernel for a cpu-profile model's ~256 tokens (about 1-2 s on 2 cores).
+the click handler: simpler than a thread, at the price of a busy kernel while a larger model
+samples. The knobs start at `config.SampleConfig`'s defaults.
 """
 
-import contextlib
 import html
 
 import ipywidgets as W
+from IPython.display import HTML
 
-from proofgpt.check import verdict_text  # notebooks and the browser test call widgets.verdict_text
+from proofgpt.certificate import name_of, prompt_of
+from proofgpt.check import check_certificate, verdict_text  # noqa: F401 (notebooks call widgets.verdict_text)
+from proofgpt.config import SampleConfig
+from proofgpt.errors import UserError
+from proofgpt.sample import generate, sampling_threads
+from proofgpt.workbook import verdict_html
+
+DEFAULTS = SampleConfig()
 
 CSS = {
     "theorem": "proofgpt-theorem",
@@ -34,46 +41,6 @@ CSS = {
 }
 
 
-@contextlib.contextmanager
-def sampling_threads(n: int = 1):
-    """Run torch on n CPU threads inside the block, then restore the old setting.
-
-    Sampling a small model is latency-bound (one token at a time, batch <= 32): on the busy
-    2-core box, 4 completions of 192 tokens by the cpu-profile model took 0.81 s on one
-    thread and 67 s on two (the threads fight the box's other processes for the cores).
-    """
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def theorem_name(cert: str) -> str:
-    """'@T left_cancel : a * b = ...\\n...' -> 'left_cancel'."""
-    first = cert.split("\n", 1)[0]
-    return first[3:].split(":", 1)[0].strip() if first.startswith("@T") else first[:40]
-
-
-def _get(v, key):
-    """A Verdict's field, or the same key of a sample record dict (evaluate's samples)."""
-    return v[key] if isinstance(v, dict) else getattr(v, key)
-
-
-def verdict_html(v) -> str:
-    """The verdict as a coloured span with a stable class (proofgpt-verdict-verified, ...)."""
-    verified, structural = _get(v, "verified"), _get(v, "structural")
-    colour = "#1a7f37" if verified else "#9a6700" if structural else "#cf222e"
-    kind = "verified" if verified else "structural" if structural else "rejected"
-    return (
-        f'<span class="proofgpt-verdict proofgpt-verdict-{kind}" style="color:{colour};font-weight:bold">'
-        f"{html.escape(verdict_text(v))}</span>"
-    )
-
-
 def _pre(title, text, extra=""):
     return (
         f'<div style="flex:1;min-width:0"><b>{title}</b>{extra}'
@@ -84,16 +51,15 @@ def _pre(title, text, extra=""):
 class Sampler(W.VBox):
     """The sampler widget. `generate()` does one sample; the button calls it."""
 
-    def __init__(self, model, theorems, *, temperature=0.8, top_p=0.9, top_k=0, max_tokens=256, seed=0):
-        from proofgpt.evaluate import prompt_of
-
+    def __init__(self, model, theorems, *, temperature=DEFAULTS.temperature, top_p=DEFAULTS.top_p,
+                 top_k=DEFAULTS.top_k or 0, max_tokens=DEFAULTS.max_new_tokens, seed=DEFAULTS.seed):
         self.model = model
         self.theorems = list(theorems)
         self.prompts = [prompt_of(t) for t in self.theorems]
         ctx = getattr(getattr(model, "config", None), "ctx", 1024)
         style = {"description_width": "90px"}
         self.theorem = W.Dropdown(
-            options=[(f"{i}: {theorem_name(t)}", i) for i, t in enumerate(self.theorems)],
+            options=[(f"{i}: {name_of(t) or t.partition(chr(10))[0][:40]}", i) for i, t in enumerate(self.theorems)],
             value=0 if self.theorems else None,
             description="theorem",
             style=style,
@@ -122,11 +88,6 @@ class Sampler(W.VBox):
 
     def generate(self):
         """Sample a proof for the picked theorem with the current settings; returns (completion, verdict)."""
-        from proofgpt.check import check_certificate
-        from proofgpt.sample import generate
-
-        from proofgpt.errors import UserError
-
         i = self.theorem.value
         prompt = self.prompts[i]
         ctx = self.model.config.ctx
@@ -136,11 +97,11 @@ class Sampler(W.VBox):
             raise UserError(f"top-k must be >= 0 (0 = off), got {self.top_k.value}")
         top_k = self.top_k.value if self.top_k.value > 0 else None
         with sampling_threads(1):
-            completion = self._generate(generate, prompt, top_k)
+            completion = self._generate(prompt, top_k)
         # premises come from the prompt (ground truth), as in evaluate.complete_theorems
         return completion, check_certificate(prompt + completion, trust_premises=True)
 
-    def _generate(self, generate, prompt, top_k):
+    def _generate(self, prompt, top_k):
         return generate(
             self.model,
             [prompt],
@@ -172,11 +133,8 @@ class Sampler(W.VBox):
             + "</div>"
         )
 
-
     def result(self):
         """The output area as a static IPython HTML object (what an executed report keeps)."""
-        from IPython.display import HTML
-
         return HTML(self.output.value)
 
 

@@ -6,7 +6,7 @@
 
 import functools
 
-from proofgpt.data import split_blocks
+from proofgpt.certificate import split_blocks
 from proofgpt.generate import generate_corpus
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from proofgpt.data import corpus_stats, read_corpus, read_text, split_blocks, tactic_kind, term_size
+from proofgpt.certificate import corpus_owner, read_corpus, read_text, split_blocks
+from proofgpt.data import prepare
+from proofgpt.stats import corpus_stats, histogram, tactic_kind, term_size
 from proofgpt.errors import UserError
 
 from _certs import COMPL, LEFT_CANCEL  # the format's own example, a one-step proof
@@ -145,15 +147,8 @@ def test_stats_cli(tmp_path):
 # --- prepare (needs the generator and checker) ------------------------------------------------
 
 
-def _need_generator():
-    pytest.importorskip("proofgpt.generate", reason="proofgpt/generate.py not written yet")
-    pytest.importorskip("proofgpt.check", reason="proofgpt/check.py not written yet")
-
-
 @pytest.mark.slow
 def test_prepare_generates_then_reuses_then_regenerates(tmp_path, capsys):
-    _need_generator()
-    from proofgpt.data import prepare
     from proofgpt.io import sha256_file
 
     corpus = tmp_path / "training.txt"
@@ -182,8 +177,6 @@ def test_prepare_generates_then_reuses_then_regenerates(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_prepare_never_touches_user_data(tmp_path, capsys):
-    _need_generator()
-    from proofgpt.data import prepare
 
     corpus = write(tmp_path / "training.txt", [LEFT_CANCEL, COMPL, SYMM, LEFT_CANCEL.replace("left_cancel", "lc2").replace(" c", " d")])
     before = corpus.read_bytes()
@@ -200,8 +193,6 @@ def test_prepare_never_touches_user_data(tmp_path, capsys):
 @pytest.mark.slow
 def test_prepare_edited_generated_file_is_the_users(tmp_path, capsys):
     """A generated file the user edited no longer matches its manifest: it is theirs now."""
-    _need_generator()
-    from proofgpt.data import corpus_owner
     from proofgpt.generate import write_corpus
 
     corpus = tmp_path / "training.txt"
@@ -213,7 +204,6 @@ def test_prepare_edited_generated_file_is_the_users(tmp_path, capsys):
 
 
 def test_histogram_integer_bins_and_tail():
-    from proofgpt.data import histogram
 
     assert histogram([1, 2, 2, 9], n_bins=2) == [(1, 5, 3), (6, 10, 1)]
     assert histogram([5, 5]) == [(5, 5, 2)]
@@ -227,9 +217,7 @@ def test_histogram_integer_bins_and_tail():
 @pytest.mark.slow
 def test_prepare_regenerates_ours_from_an_older_generator_version(tmp_path, capsys):
     """A stale generated file (manifest version != GENERATOR_VERSION) is regenerated; a user's never."""
-    _need_generator()
     from proofgpt import paths
-    from proofgpt.data import prepare
     from proofgpt.generate import GENERATOR_VERSION, generate_corpus, write_corpus
     from proofgpt.io import sha256_file
 

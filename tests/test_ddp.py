@@ -15,7 +15,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from proofgpt.config import load_profile
-from proofgpt.train import load_checkpoint, load_model, train, weights_sha256
+from proofgpt.checkpoint import load_checkpoint, load_model, weights_sha256
+from proofgpt.train import train
 
 WORLD = 2
 STEPS = 12

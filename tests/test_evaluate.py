@@ -13,8 +13,8 @@ import torch
 
 from proofgpt import evaluate as ev
 from proofgpt.errors import UserError
-from proofgpt.evaluate import (complete_theorems, distinct_n, jaccard, loss_gap, memorization, pass_at_k,
-                               prompt_of, shingles)
+from proofgpt.certificate import prompt_of
+from proofgpt.evaluate import complete_theorems, distinct_n, jaccard, loss_gap, memorization, pass_at_k, shingles
 from proofgpt.model import GPT, GPTConfig
 from tests._certs import small_blocks, standalone_texts
 
@@ -69,7 +69,7 @@ def test_pass_at_k_known_answers_and_brute_force():
 def test_ground_truth_completions_verify_100_percent(monkeypatch):
     cs = certs()
     truth = {prompt_of(c): c[len(prompt_of(c)):] for c in cs}
-    monkeypatch.setattr("proofgpt.sample.generate", fake_generate(lambda p, i: truth[p]))
+    monkeypatch.setattr("proofgpt.evaluate.generate", fake_generate(lambda p, i: truth[p]))
     res = complete_theorems(tiny_model(ctx=512), cs, k=2)
     assert res["n_theorems"] == len(cs) and res["n_samples"] == 2 * len(cs) == len(res["samples"])
     assert res["verified_pct"] == res["structural_pct"] == res["exact_pct"] == 100.0
@@ -97,7 +97,7 @@ def test_bookkeeping_mixed_outcomes(monkeypatch):
         return c[len(prompt_of(c)):].replace("\nrfl\nqed", f"\nsymm\n{last_goal}\nrfl\nqed")
 
     answers = {prompt_of(c): [c[len(prompt_of(c)):], novel(c), "rw [nonsense]\nqed"] for c in cs}
-    monkeypatch.setattr("proofgpt.sample.generate", fake_generate(lambda p, i: answers[p][i]))
+    monkeypatch.setattr("proofgpt.evaluate.generate", fake_generate(lambda p, i: answers[p][i]))
     res = complete_theorems(tiny_model(ctx=512), cs, k=3)
     assert res["n_samples"] == 12
     assert res["exact_pct"] == pytest.approx(100 / 3)
@@ -130,7 +130,7 @@ def test_memorization_metrics(monkeypatch):
     train = certs(6)
     # half the samples copy a train certificate, half are new text
     outs = [train[0][2:], train[1][2:], " novel_thing : a = a\n@C M : monoid", " other : b = b"]
-    monkeypatch.setattr("proofgpt.sample.generate", lambda model, prompts, seed=0, **kw: outs[:len(prompts)])
+    monkeypatch.setattr("proofgpt.evaluate.generate", lambda model, prompts, seed=0, **kw: outs[:len(prompts)])
     res = memorization(tiny_model(), train, n_samples=4)
     assert res["duplicate_rate"] == 0.5
     assert [r["nearest_similarity"] == 1.0 for r in res["samples"]] == [True, True, False, False]
@@ -174,8 +174,8 @@ def test_evaluate_run_writes_eval_json(tmp_path, monkeypatch):
     (run / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "step": 5, "train_loss": 1.0, "val_loss": 1.2}) + "\n")
     cfg = RunConfig()
     model = tiny_model(ctx=256)
-    monkeypatch.setattr("proofgpt.train.load_model", lambda path, device="cpu": (model, {"cfg": cfg, "path": "x.pt", "state": {"step": 5}}))
-    monkeypatch.setattr("proofgpt.train.prepare_data", lambda cfg, run_dir: {"train": tmp_path / "train.txt", "val": tmp_path / "val.txt"})
+    monkeypatch.setattr("proofgpt.evaluate.load_model", lambda path, device="cpu": (model, {"cfg": cfg, "path": "x.pt", "state": {"step": 5}}))
+    monkeypatch.setattr("proofgpt.evaluate.run_data", lambda cfg, run_dir: {"train": tmp_path / "train.txt", "val": tmp_path / "val.txt"})
     res = ev.evaluate_run(run, n_theorems=2, k=2, n_unconditional=2, sample_kwargs=dict(max_new_tokens=16), progress=False)
     saved = json.loads((run / "eval.json").read_text())
     assert saved["completions"]["n_samples"] == 4 and len(saved["samples"]) == 4

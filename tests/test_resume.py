@@ -20,7 +20,8 @@ import time
 import pytest
 import torch
 
-from proofgpt.train import TIMING_FIELDS, best_checkpoints, load_checkpoint
+from proofgpt.checkpoint import best_checkpoints, load_checkpoint
+from proofgpt.train import TIMING_FIELDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 6  # the kill schedule; any seed must pass

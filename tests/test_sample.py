@@ -11,7 +11,8 @@ import torch
 
 from proofgpt.errors import UserError
 from proofgpt.model import GPT, GPTConfig
-from proofgpt.sample import _stopped, decode, encode, generate, main, sample_next
+from proofgpt.pack import decode, encode
+from proofgpt.sample import _stopped, generate, main, sample_next
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -102,7 +103,7 @@ def tiny_model(pos="learned", seed=0, ctx=64):
 
 @torch.no_grad()
 def naive_greedy(model, prompt, n):
-    ids = encode(prompt)
+    ids = encode(prompt).tolist()
     for _ in range(n):
         logits, _ = model(torch.tensor([ids]))
         ids.append(int(logits[0, -1].argmax()))
@@ -199,13 +200,10 @@ def test_cli_missing_checkpoint(tmp_path):
 
 
 def test_cli_samples_from_a_checkpoint(tmp_path, monkeypatch, capsys):
-    import sys
-    import types
+    from proofgpt.config import RunConfig
 
     model = tiny_model(ctx=64)
-    fake_train = types.ModuleType("proofgpt.train")
-    fake_train.load_model = lambda path, device="cpu": (model, {})
-    monkeypatch.setitem(sys.modules, "proofgpt.train", fake_train)
+    monkeypatch.setattr("proofgpt.sample.load_model", lambda path, device="cpu": (model, {"cfg": RunConfig()}))
     ckpt = tmp_path / "last.pt"
     ckpt.write_bytes(b"")
     with pytest.raises(UserError, match="ctx"):

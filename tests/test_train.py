@@ -18,8 +18,8 @@ import torch
 from proofgpt import train as train_mod
 from proofgpt.config import load_profile
 from proofgpt.errors import UserError
-from proofgpt.train import (TIMING_FIELDS, best_checkpoints, get_lr, load_checkpoint, load_model, main, train,
-                            weights_sha256)
+from proofgpt.checkpoint import best_checkpoints, load_checkpoint, load_model, weights_sha256
+from proofgpt.train import TIMING_FIELDS, get_lr, main, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,7 +132,7 @@ def test_interrupted_and_resumed_run_is_identical(corpus, tmp_path, monkeypatch)
         if name == "step" and step == 22:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "_hook", crash)
+    monkeypatch.setattr(train_mod, "hook", crash)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", progress=False)
     monkeypatch.undo()

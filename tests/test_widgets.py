@@ -53,7 +53,7 @@ def test_click_with_the_true_proof_shows_verified_and_ground_truth(model):
     s = widgets.sampler(model, [CERT, CERT2])
     s.theorem.value = 1
     truth_tail = CERT2.split("@G 1 * b = b\n", 1)[1]
-    with mock.patch("proofgpt.sample.generate", return_value=[truth_tail + "\n\n"]) as gen:
+    with mock.patch("proofgpt.widgets.generate", return_value=[truth_tail + "\n\n"]) as gen:
         s.temperature.value = 0.35
         s.top_p.value = 0.5
         s.top_k.value = 7
@@ -68,7 +68,7 @@ def test_click_with_the_true_proof_shows_verified_and_ground_truth(model):
 
 def test_click_with_a_broken_proof_names_the_line(model):
     s = widgets.sampler(model, [CERT])
-    with mock.patch("proofgpt.sample.generate", return_value=["rw [mul_one]\n@G a = a * a\nrfl\nqed"]):
+    with mock.patch("proofgpt.widgets.generate", return_value=["rw [mul_one]\n@G a = a * a\nrfl\nqed"]):
         s.button.click()
     assert not s.verdict.verified
     assert s.verdict.line is not None
@@ -82,8 +82,8 @@ def test_real_model_sample_gets_a_verdict(model):
     s.temperature.value = 1.0
     s.button.click()
     assert s.error is None, s.error
-    assert isinstance(s.completion, str)
-    assert s.verdict is not None and "verdict:" in s.output.value
+    assert 0 < len(s.completion) <= 24  # at most max_tokens bytes (a cut character decodes to one U+FFFD)
+    assert not s.verdict.verified and "verdict:" in s.output.value  # an untrained model writes noise
     first = s.completion
     s.button.click()  # same seed and settings: the same sample
     assert s.completion == first
@@ -103,6 +103,6 @@ def test_bad_setting_is_shown_not_raised(model):
 
 def test_result_is_static_html(model):
     s = widgets.sampler(model, [CERT])
-    with mock.patch("proofgpt.sample.generate", return_value=["rfl\nqed"]):
+    with mock.patch("proofgpt.widgets.generate", return_value=["rfl\nqed"]):
         s.button.click()
     assert s.result().data == s.output.value

@@ -1,0 +1,491 @@
+"""The notebooks' side of the package: every computation a notebook shows, as a function.
+
+The five notebooks hold no logic: after their `parameters` cell they call `setup(...)` and the
+helpers below (one section per notebook), then display what comes back. Each helper returns
+plain data or an IPython HTML object, and `save_json` leaves a notebook's numbers in
+runs/<run>/nb/<notebook>.json, where tests and the report summary read them.
+
+Notebook 04 trains (or resumes, or loads) the run; the others only read what it left, and
+notebook 05 says what to run when there is no finished run.
+"""
+
+import collections
+import dataclasses
+import html
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from IPython.display import HTML
+
+from proofgpt import paths
+from proofgpt.certificate import lemma_table, read_manifest, read_meta, read_texts, statement_of
+from proofgpt.check import check_certificate, verdict_text
+from proofgpt.checkpoint import load_model
+from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
+from proofgpt.data import run_data
+from proofgpt.errors import UserError
+from proofgpt.evaluate import complete_theorems, evaluate_run
+from proofgpt.generate import entropy_bound_bpb
+from proofgpt.io import atomic_write_json, read_jsonl
+from proofgpt.model import GPT
+from proofgpt.pack import batch, pack_proofs, unpack
+from proofgpt.sample import sampling_threads
+from proofgpt.train import train
+
+PLAN_PARAMS = (10e6, 12e6)  # the training plan: "Approximately 10-12M parameters"
+
+
+# --------------------------------------------------------------------------------------------
+# what the parameters cell resolves to
+
+
+@dataclass
+class Workbook:
+    """Everything a notebook needs after its parameters: config, run dir, seed, data files.
+
+    corpus / train / val are filled in by `ensure_data` (which may generate and split).
+    """
+
+    profile: str
+    cfg: object  # proofgpt.config.RunConfig
+    run_dir: Path
+    seed: int
+    corpus: Path | None = None
+    train: Path | None = None
+    val: Path | None = None
+
+    @property
+    def nb_dir(self) -> Path:
+        return self.run_dir / "nb"
+
+    def _repr_html_(self):
+        rows = [("profile", self.profile), ("run_dir", self.run_dir), ("seed", self.seed), ("data.path", self.cfg.data.path),
+                ("data.generate_chars", self.cfg.data.generate_chars)]
+        return _table_html([{"": k, "value": str(v)} for k, v in rows])
+
+
+def setup(cfg, profile: str, run_dir: str = "", seed: int = 0, data_path: str = "") -> Workbook:
+    """Resolve a notebook's parameters: run_dir "" -> runs/<profile>; data_path "" -> the profile's.
+
+    data_path, when given, replaces the config's data.path (a corpus of your own) and turns
+    off generation.
+    """
+    if data_path:
+        cfg = apply_overrides(cfg, {"data.path": str(data_path), "data.generate_chars": 0})
+    run = Path(run_dir) if run_dir else paths.run_dir(profile)
+    run = run if run.is_absolute() else paths.ROOT / run
+    if cfg.train.threads:  # the profile's torch threads, as train() uses (a tiny model is faster on one)
+        torch.set_num_threads(cfg.train.threads)
+    return Workbook(profile, cfg, run, int(seed))
+
+
+def ensure_data(wb: Workbook) -> dict:
+    """Find or make the run's corpus and train/val split (data.run_data: the trainer's own rule)."""
+    files = run_data(wb.cfg, wb.run_dir)
+    wb.corpus, wb.train, wb.val = (Path(files[k]) for k in ("corpus", "train", "val"))
+    return {k: str(v) for k, v in files.items()}
+
+
+def save_json(wb: Workbook, name: str, **values) -> Path:
+    """Write a notebook's numbers to run_dir/nb/<name>.json (what tests and the summary read)."""
+    path = wb.nb_dir / f"{name}.json"
+    atomic_write_json(path, jsonable(values))
+    return path
+
+
+def jsonable(x):
+    """Numpy/torch scalars, tuples, Paths and dataclasses -> plain JSON values; NaN -> None."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "__dataclass_fields__"):
+        return jsonable(dataclasses.asdict(x))
+    if isinstance(x, Path):
+        return str(x)
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 0) == 0:
+        x = x.item()
+    if hasattr(x, "tolist"):
+        return jsonable(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# display helpers (return IPython HTML objects)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table_html(rows, columns=None, caption=None) -> str:
+    if isinstance(rows, dict):
+        rows = [{"key": k, "value": v} for k, v in rows.items()]
+    columns = columns or (list(rows[0]) if rows else [])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="text-align:left">{html.escape(_fmt(r.get(c, "")))}</td>' for c in columns) + "</tr>"
+        for r in rows
+    )
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f'<table class="proofgpt-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def html_table(rows, columns=None, caption=None):
+    """A list of dicts (or one dict of key -> value) as an HTML table for the notebook."""
+    return HTML(_table_html(rows, columns, caption))
+
+
+def _pre(text, title=""):
+    return (
+        f'<div style="flex:1;min-width:0"><b>{html.escape(title)}</b>'
+        f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre></div>'
+    )
+
+
+def verdict_html(v) -> str:
+    """A Verdict (or evaluate's sample record) as a coloured span with a stable class (proofgpt-verdict-verified, ...)."""
+    get = v.get if isinstance(v, dict) else lambda key: getattr(v, key)
+    verified, structural = get("verified"), get("structural")
+    colour = "#1a7f37" if verified else "#9a6700" if structural else "#cf222e"
+    kind = "verified" if verified else "structural" if structural else "rejected"
+    return (
+        f'<span class="proofgpt-verdict proofgpt-verdict-{kind}" style="color:{colour};font-weight:bold">'
+        f"{html.escape(verdict_text(v))}</span>"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 01 data exploration
+
+
+def overview_rows(ov: dict) -> list:
+    """The headline numbers of `stats.corpus_stats` as table rows."""
+    keys = ("n_certificates", "n_file_bytes", "n_chars", "n_lines", "bytes_per_char", "n_distinct_bytes", "unigram_bpb",
+            "entropy_bound_bpb")
+    rows = [{"quantity": k, "value": ov[k] if ov.get(k) is not None else "n/a (no generator meta)"} for k in keys]
+    rows += [{"quantity": f"lines starting {m!r}", "value": n} for m, n in ov["markers"].items()]
+    return rows
+
+
+def example_verdicts(blocks, n: int = 3, seed: int = 0, corrupt: bool = True) -> list:
+    """Check n seeded-random certificates; with corrupt, also one with a goal line broken on purpose.
+
+    -> [{"name", "line", "text", "verdict"}]; the corrupted copy shows what a rejection looks like.
+    """
+    lemmas = lemma_table([b.text for b in blocks])  # walks cite earlier certificates as lemmas
+    rng = random.Random(seed)
+    picked = rng.sample(list(blocks), min(n, len(blocks)))
+    out = []
+    for b in picked:
+        out.append({"label": f"line {b.line}", "text": b.text, "verdict": check_certificate(b.text, first_line=b.line, lemmas=lemmas)})
+    if corrupt and picked:
+        b = picked[0]
+        lines = b.text.split("\n")
+        goals = [i for i, l in enumerate(lines) if l.startswith("@G")]
+        i = goals[-1] if len(goals) > 1 else len(lines) - 2
+        lines[i] = lines[i] + " * 1"  # a goal the tactic cannot produce
+        text = "\n".join(lines)
+        out.append({"label": f"line {b.line}, goal line {b.line + i} corrupted", "text": text, "verdict": check_certificate(text, first_line=b.line, lemmas=lemmas)})
+    return out
+
+
+def certificates_html(examples: list, max_lines: int = 40):
+    """Certificates side by side with their checker verdicts."""
+    cells = []
+    for ex in examples:
+        text = "\n".join(ex["text"].split("\n")[:max_lines])
+        cells.append(
+            f'<div style="flex:1;min-width:220px"><b>{html.escape(ex["label"])}</b><br>{verdict_html(ex["verdict"])}'
+            f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre></div>'
+        )
+    return HTML(f'<div style="display:flex;gap:12px;flex-wrap:wrap">{"".join(cells)}</div>')
+
+
+def verdict_summary(examples: list) -> list:
+    return [{"label": ex["label"], "verdict": verdict_text(ex["verdict"])} for ex in examples]
+
+
+# --------------------------------------------------------------------------------------------
+# 02 split and packing
+
+
+def read_split(wb: Workbook) -> dict:
+    """The split manifest (split.json beside train.txt) and the three corpora's texts."""
+    manifest = json.loads((wb.train.parent / "split.json").read_text(encoding="utf-8"))
+    return {"manifest": manifest, "corpus": read_texts(wb.corpus), "train": read_texts(wb.train),
+            "val": read_texts(wb.val)}
+
+
+def cert_bytes(texts: list) -> list:
+    """UTF-8 bytes per certificate: ["ab", "→"] -> [2, 3]."""
+    return [len(t.encode("utf-8")) for t in texts]
+
+
+def strata_rows(manifest: dict) -> list:
+    """split.json's strata -> rows {stratum, train, val, val %}, plus a total row."""
+    rows = []
+    for s, c in sorted(manifest["strata"].items()):
+        n = c["train"] + c["val"]
+        rows.append({"stratum": s, "train": c["train"], "val": c["val"], "val %": round(100 * c["val"] / max(n, 1), 1)})
+    tt, tv = sum(r["train"] for r in rows), sum(r["val"] for r in rows)
+    rows.append({"stratum": "total", "train": tt, "val": tv, "val %": round(100 * tv / max(tt + tv, 1), 1)})
+    return rows
+
+
+def split_integrity(corpus: list, train: list, val: list) -> dict:
+    """Is train + val exactly the corpus's certificates, none cut, none on both sides?
+
+    corpus ["a", "b", "c"], train ["a", "c"], val ["b"] ->
+    {"lossless": True, "n_cut": 0, "n_shared": 0, "n_shared_statements": 0, ...}
+    """
+    whole = collections.Counter(corpus)
+    n_cut = sum(1 for t in train + val if t not in whole)  # a text that is no corpus certificate
+    shared = set(train) & set(val)
+    shared_statements = {statement_of(t) for t in train} & {statement_of(t) for t in val}
+    ok = collections.Counter(train) + collections.Counter(val) == whole
+    return {
+        "n_corpus": len(corpus),
+        "n_train": len(train),
+        "n_val": len(val),
+        "lossless": ok,  # the multiset train + val equals the corpus
+        "n_cut": n_cut,
+        "n_shared": len(shared),
+        "n_shared_statements": len(shared_statements),
+        "val_frac_bytes": sum(len(t.encode()) for t in val) / max(sum(len(t.encode()) for t in corpus), 1),
+    }
+
+
+def packing_efficiency(texts: list, ctxs=(512, 1024)) -> dict:
+    """Pack the texts at each ctx -> {"rows": table rows, "packed": {ctx: Packed}}."""
+    packed, rows = {}, []
+    for ctx in ctxs:
+        p = pack_proofs(texts, ctx)
+        packed[ctx] = p
+        rows.append(
+            {
+                "ctx": ctx,
+                "rows": len(p),
+                "efficiency %": round(100 * p.stats["efficiency"], 2),
+                "split certificates": p.stats.get("n_split", 0),
+                "round trip": unpack(p) == list(texts),
+            }
+        )
+    return {"rows": rows, "packed": packed}
+
+
+# --------------------------------------------------------------------------------------------
+# 03 model build
+
+
+def build_model(cfg, seed: int = 0):
+    """The profile's GPT, freshly initialised with `seed`."""
+    torch.manual_seed(seed)
+    return GPT(cfg.model)
+
+
+def param_rows(model, plan=PLAN_PARAMS) -> list:
+    """model.param_table() as rows with shares, plus the total and the plan's seed model."""
+    total = model.num_params()
+    rows = [{"module": g, "params": n, "share %": round(100 * n / total, 1)} for g, n in model.param_table()]
+    rows.append({"module": "total (this profile)", "params": total, "share %": 100.0})
+    seed_total = GPT(ModelConfig()).num_params()  # 0.3 s on CPU (the meta device takes ~10x longer)
+    rows.append({"module": f"seed model (plan: {plan[0] / 1e6:.0f}-{plan[1] / 1e6:.0f}M)", "params": seed_total, "share %": ""})
+    return rows
+
+
+def forward_check(model, texts: list, n_rows: int = 8, seed: int = 0) -> dict:
+    """One forward pass at init over packed val rows: loss against ln(256) (uniform bytes)."""
+    ctx = model.config.ctx
+    packed = pack_proofs(texts[: max(4 * n_rows, 64)], ctx)
+    x, y = (torch.from_numpy(a) for a in batch(packed, list(range(min(n_rows, len(packed))))))  # (B, T) each
+    model.eval()
+    with torch.no_grad():
+        logits, loss = model(x, y)
+    return {
+        "x_shape": list(x.shape),
+        "logits_shape": list(logits.shape),
+        "init_loss": float(loss),
+        "ln_256": math.log(256),
+        "init_loss_minus_ln256": float(loss) - math.log(256),
+    }
+
+
+def flops_rows(model, ctxs=(None,)) -> list:
+    """Training FLOPs per token (6N + 12 L d T) and per optimizer step of tokens."""
+    rows = []
+    for T in sorted({ctx or model.config.ctx for ctx in ctxs}):  # None = the model's own ctx
+        f = model.flops_per_token(T)
+        rows.append({"ctx": T, "params (non-embedding)": model.num_params(non_embedding=True), "flops/token (fwd+bwd)": f, "6N share %": round(100 * 6 * model.num_params(non_embedding=True) / f, 1)})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# 04 training
+
+
+def read_metrics(run_dir) -> list:
+    """runs/<name>/metrics.jsonl -> list of dicts (a torn last line from a crash is skipped)."""
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
+
+
+def train_or_load(wb: Workbook) -> dict:
+    """Load a finished run, resume an interrupted one, or train from scratch: whichever applies.
+    (Notebook 04, the training notebook, calls this; the others only load what it left.)"""
+    metrics = read_metrics(wb.run_dir)
+    if any(r.get("kind") == "stop" for r in metrics):
+        return {"action": "loaded finished run", "run_dir": str(wb.run_dir)}
+    resume = (wb.run_dir / "ckpt" / "last.pt").exists()
+    t0 = time.time()
+    result = train(wb.cfg, wb.run_dir, resume=resume, progress=True)
+    return {"action": "resumed" if resume else "trained", "run_dir": str(wb.run_dir), "elapsed_s": round(time.time() - t0, 1), "result": result}
+
+
+def training_summary(metrics: list) -> dict:
+    """Best and last eval, stop reason, train/val gap at the best step."""
+    evals = [r for r in metrics if r.get("kind") == "eval" and r.get("val_loss") is not None]
+    trains = [r for r in metrics if r.get("kind") == "train"]
+    stops = [r for r in metrics if r.get("kind") == "stop"]
+    best = min(evals, key=lambda r: r["val_loss"]) if evals else {}
+    last = evals[-1] if evals else {}
+    return {
+        "n_steps": trains[-1]["step"] if trains else 0,
+        "n_evals": len(evals),
+        "best_step": best.get("step"),
+        "best_val_loss": best.get("val_loss"),
+        "best_val_bpb": best.get("val_bpb"),
+        "best_train_loss": best.get("train_loss"),
+        "train_val_gap": (best["val_loss"] - best["train_loss"]) if best.get("train_loss") is not None else None,
+        "last_val_loss": last.get("val_loss"),
+        "last_verified_pct": last.get("verified_pct"),
+        "last_structural_pct": last.get("structural_pct"),
+        "stop_reason": stops[-1].get("reason") if stops else None,
+        "tokens_per_s": trains[-1].get("tokens_per_s") if trains else None,
+        "elapsed_s": trains[-1].get("elapsed_s") if trains else None,
+    }
+
+
+def checkpoint_rows(run_dir) -> list:
+    """The run's checkpoints with the step / val loss their JSON sidecars record."""
+    rows = []
+    for pt in sorted((Path(run_dir) / "ckpt").glob("*.pt")):
+        side = pt.with_suffix(".json")
+        meta = json.loads(side.read_text(encoding="utf-8")) if side.exists() else {}
+        meta = meta.get("state", meta)  # train.py keeps the loop state under "state"
+        rows.append(
+            {
+                "file": pt.name,
+                "step": meta.get("step", ""),
+                "epoch": meta.get("epoch", ""),
+                "val_loss": meta.get("val_loss", meta.get("best_val_loss", "")),
+                "MB": round(pt.stat().st_size / 1e6, 2),
+            }
+        )
+    return rows
+
+
+def entropy_bound(wb: Workbook):
+    """The corpus's entropy bound in bits/byte (its manifest, else its meta sidecar), or None for a user's corpus."""
+    manifest = read_manifest(wb.corpus) or {}
+    if manifest.get("entropy_bound_bpb") is not None:
+        return manifest["entropy_bound_bpb"]
+    meta = read_meta(wb.corpus)
+    return None if meta is None else entropy_bound_bpb(meta, wb.corpus.stat().st_size)
+
+
+# --------------------------------------------------------------------------------------------
+# 05 sample analysis
+
+
+def finished_run(wb: Workbook) -> dict:
+    """The finished training of wb.run_dir (its stop row), or a UserError saying what to run."""
+    stops = [r for r in read_metrics(wb.run_dir) if r.get("kind") == "stop"]
+    if not stops:
+        raise UserError(f"{wb.run_dir}: no finished training run here; train it first with "
+                        f"`python -m proofgpt train --profile {wb.profile} --run {wb.run_dir}` "
+                        f"(or run notebook 04_training)")
+    return stops[-1]
+
+
+def load_best(wb: Workbook):
+    """The run's best checkpoint (checkpoint.load_model picks it), in eval mode."""
+    model, meta = load_model(wb.run_dir)
+    model.eval()
+    return model
+
+
+def complete_examples(model, certs: list, n: int = 4, seed: int = 0, **sample_kwargs) -> dict:
+    """Complete the first n val theorems once each (evaluate.complete_theorems) -> its result,
+    whose "samples" hold prompt, completion, truth and the verdict fields."""
+    with sampling_threads(1):  # see sample.sampling_threads
+        return complete_theorems(model, certs[:n], k=1, sample_kwargs=sample_kwargs, seed=seed)
+
+
+def completions_html(result: dict):
+    """Each sample beside its ground truth, with the checker's verdict."""
+    parts = []
+    for r in result["samples"]:
+        parts.append(
+            f'<div style="border-top:1px solid #ccc;padding-top:4px">{html.escape(r["theorem"])}: {verdict_html(r)}'
+            f'<div style="display:flex;gap:12px">{_pre(r["prompt"] + r["completion"], "sample")}{_pre(r["prompt"] + r["truth"], "ground truth")}</div></div>'
+        )
+    return HTML("".join(parts))
+
+
+def sampling_sweep(model, certs: list, temperatures=(0.5, 0.8, 1.0), top_ps=(0.9, 1.0), n: int = 8, seed: int = 0, max_new_tokens: int = SampleConfig().max_new_tokens) -> list:
+    """Verified / structural % of n val completions at each (temperature, top_p)."""
+    rows = []
+    for top_p in top_ps:
+        for t in temperatures:
+            with sampling_threads(1):
+                r = complete_theorems(model, certs[:n], k=1, seed=seed, sample_kwargs=dict(temperature=t, top_p=top_p, max_new_tokens=max_new_tokens))
+            rows.append({"temperature": t, "top_p": top_p, "n": r["n_samples"], "verified_pct": r["verified_pct"], "structural_pct": r["structural_pct"]})
+    return rows
+
+
+def sample_rows(result: dict) -> list:
+    """complete_examples' samples -> short JSON rows {"theorem", "verdict", "exact"}."""
+    return [{"theorem": r["theorem"], "verdict": verdict_text(r), "exact": r["exact"], "completion": r["completion"]} for r in result["samples"]]
+
+
+def nearest_similarities(evaluation: dict) -> list:
+    """Each unconditional sample's similarity to its nearest train certificate (eval.json)."""
+    mem = evaluation.get("memorization") or {}
+    return [s["nearest_similarity"] for s in mem.get("samples", [])]
+
+
+def ensure_eval(wb: Workbook) -> dict:
+    """runs/<name>/eval.json (pass@k, memorization, ...): written by `evaluate_run` if missing."""
+    path = wb.run_dir / "eval.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    with sampling_threads(1):
+        return evaluate_run(wb.run_dir)
+
+
+def flat_rows(d: dict, prefix: str = "", skip=("samples",)) -> list:
+    """Nested dict of numbers -> rows {"metric": "a.b", "value": v}; lists of samples skipped."""
+    rows = []
+    for k, v in d.items():
+        if k in skip:
+            continue
+        if isinstance(v, dict):
+            rows += flat_rows(v, f"{prefix}{k}.", skip)
+        elif not isinstance(v, list):
+            rows.append({"metric": f"{prefix}{k}", "value": v})
+    return rows
+
+
+def val_certificates(wb: Workbook) -> list:
+    return read_texts(wb.val)

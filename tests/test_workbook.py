@@ -1,0 +1,78 @@
+"""proofgpt.workbook: the helpers the notebooks call, on small real inputs.
+
+The notebooks themselves run in tests/test_notebooks.py (one shared papermill run).
+
+    .venv/bin/python -m pytest -q tests/test_workbook.py
+"""
+
+import json
+import math
+
+from proofgpt import workbook
+from proofgpt.certificate import Block
+from proofgpt.stats import corpus_stats
+
+
+def test_split_integrity_known_answer():
+    corpus = ["@T a : x = x\nqed", "@T b : y = y\nqed", "@T c : z = z\nqed"]
+    ok = workbook.split_integrity(corpus, [corpus[0], corpus[2]], [corpus[1]])
+    assert (ok["lossless"], ok["n_cut"], ok["n_shared"], ok["n_shared_statements"]) == (True, 0, 0, 0)
+    cut = workbook.split_integrity(corpus, [corpus[0], corpus[2]], ["@T b : y = y"])
+    assert not cut["lossless"] and cut["n_cut"] == 1
+    shared = workbook.split_integrity(corpus, corpus, [corpus[1]])
+    assert not shared["lossless"] and shared["n_shared"] == 1 and shared["n_shared_statements"] == 1
+
+
+def test_strata_rows_total_and_share():
+    rows = workbook.strata_rows({"strata": {"group×walk": {"train": 9, "val": 1}, "ring×catalog": {"train": 3, "val": 1}}})
+    assert rows[-1] == {"stratum": "total", "train": 12, "val": 2, "val %": round(100 * 2 / 14, 1)}
+    assert rows[0]["val %"] == 10.0
+
+
+def test_corpus_stats_as_notebook_01_shows_them():
+    text = "@T t : a * 1 = a\n@C G : monoid\n@C a : G\n@P mul_one : x * 1 = x\n@G a * 1 = a\nrw [mul_one]\n@G a = a\nrfl\nqed"
+    blocks = [Block(text, 1), Block(text.replace("t :", "u :"), 11)]
+    ov = corpus_stats(blocks)
+    assert ov["n_certificates"] == 2 and ov["by_structure"] == {"monoid": 2}
+    assert ov["cert_steps"] == [2, 2]  # rw and rfl
+    assert ov["markers"]["@G"] == 4 and ov["markers"]["qed"] == 2 and ov["tactics"]["rw"] == 2
+    assert ov["n_file_bytes"] == len((text + "\n\n" + text.replace("t :", "u :") + "\n").encode())
+    assert sum(ov["byte_counts"]) == ov["n_file_bytes"]
+    assert "entropy_bound_bpb" not in ov
+    rows = {r["quantity"]: r["value"] for r in workbook.overview_rows(ov)}
+    assert rows["entropy_bound_bpb"].startswith("n/a") and rows["n_certificates"] == 2
+    meta = [{"structure": "monoid", "family": "walk", "steps": 2, "term_size": 3, "log2p": [-1.0, -2.0]}] * 2
+    ov = corpus_stats(blocks, meta)
+    assert ov["by_family"] == {"walk": 2}
+    assert math.isclose(ov["entropy_bound_bpb"], 6.0 / ov["n_file_bytes"])
+
+
+def test_training_summary_best_eval_and_gap():
+    m = [{"kind": "train", "step": 1, "loss": 5.0, "tokens_per_s": 10.0, "elapsed_s": 1.0},
+         {"kind": "eval", "step": 1, "train_loss": 4.0, "val_loss": 4.5, "val_bpb": 6.5},
+         {"kind": "eval", "step": 2, "train_loss": 3.0, "val_loss": 3.25, "val_bpb": 4.7},
+         {"kind": "eval", "step": 3, "train_loss": 2.0, "val_loss": 3.5, "val_bpb": 5.0},
+         {"kind": "stop", "step": 3, "reason": "patience"}]
+    s = workbook.training_summary(m)
+    assert (s["best_step"], s["best_val_loss"], s["train_val_gap"], s["stop_reason"]) == (2, 3.25, 0.25, "patience")
+    assert workbook.training_summary([])["best_val_loss"] is None
+
+
+def test_read_metrics_skips_a_torn_last_line(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"kind": "train", "step": 1}\n{"kind": "ev')
+    assert workbook.read_metrics(tmp_path) == [{"kind": "train", "step": 1}]
+
+
+def test_jsonable_and_flat_rows():
+    import numpy as np
+
+    out = workbook.jsonable({"a": np.float32(1.5), "b": (1, np.int64(2)), "c": float("nan"), "d": np.arange(2)})
+    assert out == {"a": 1.5, "b": [1, 2], "c": None, "d": [0, 1]}
+    json.dumps(out)
+    rows = workbook.flat_rows({"x": 1, "m": {"dup": 0.5}, "samples": [1, 2]})
+    assert rows == [{"metric": "x", "value": 1}, {"metric": "m.dup", "value": 0.5}]
+
+
+def test_html_table_escapes():
+    h = workbook.html_table([{"a": "<b>", "n": 1234567}]).data
+    assert "&lt;b&gt;" in h and "1,234,567" in h
