@@ -19,9 +19,9 @@ R -> ... -> M, and closes `M = M` with `rfl` (`symm` is never needed).
   `shortest_proof_len` is exact within its budget.
 
 A variable of the new side that the old side does not bind (`rw [← inv_mul a]`: 1 -> a⁻¹ * a) is
-instantiated with each declared constant (or, with none declared, each constant symbol of the
-structure) and written as an explicit instance; a blind search cannot guess compound instances,
-so theorems needing `rw [← one_mul (a * b)]` are out of its reach unless another route exists.
+instantiated with each declared constant and each subterm of the goal's two sides, and written
+as an explicit instance. Other compound instances are never guessed, so a proof that needs
+`rw [← mul_inv (b * c)]` with `b * c` nowhere in the goal is found only by another route.
 
 Budgets: expanded terms (default 10,000) and wall time (default 1 s per theorem, checked every
 32 expansions). The time budget is what binds on hard theorems: it keeps a 1k-theorem set near a
@@ -40,12 +40,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-from proofgpt.algebra import STRUCTURES
 from proofgpt.check import check_certificate, read_prompt
 from proofgpt.errors import UserError
 from proofgpt.generate import tactic_text
 from proofgpt.io import atomic_write_json, atomic_write_text
-from proofgpt.terms import SYMBOLS, App, Atom, Var, canonical, match, print_equation, variables
+from proofgpt.terms import App, Atom, Var, canonical, match, positions, print_equation, variables
 
 DEFAULT_BUDGET_GOALS = 10_000
 DEFAULT_BUDGET_S = 1.0
@@ -117,15 +116,22 @@ def _size(t):
     return 1 if type(t) is not App else 1 + sum(_size(a) for a in t.args)
 
 
-def _children(t, index, instances):
-    """Every term one rewrite away from t -> [(child, (rule, position, instances of unbound vars))]."""
+def _children(t, size_t, index, instances):
+    """Every term one rewrite away from t (of size size_t) -> [(child, size, (rule, position,
+    instances of unbound vars))]. Sizes are updated, not recounted: only the rewritten part is."""
     by_root, anywhere = index
     out = []
 
     def visit(s, pos, rebuild):
+        """Children rewritten inside s (post-order, so that s's size comes for free) -> size of s."""
         # rebuild(new) puts `new` in place of s inside t; built lazily, only for a successful match
-        rules = by_root.get(s.op if type(s) is App else s.name, anywhere)
-        for r in rules:
+        size_s = 1
+        if type(s) is App:
+            args = s.args
+            for i, a in enumerate(args):
+                size_s += visit(a, pos + (i,), lambda new, i=i: rebuild(App(s.op, args[:i] + (new,) + args[i + 1:])))
+        size_rest = size_t - size_s
+        for r in by_root.get(s.op if type(s) is App else s.name, anywhere):
             b = match(r.src, s, {})
             if b is None:
                 continue
@@ -135,15 +141,12 @@ def _children(t, index, instances):
                     b2.update(zip(r.unbound, combo))
                     new = _subst(r.dst, b2)
                     if new != s:
-                        out.append((rebuild(new), (r, pos, combo)))
+                        out.append((rebuild(new), size_rest + _size(new), (r, pos, combo)))
             else:
                 new = _subst(r.dst, b)
                 if new != s:
-                    out.append((rebuild(new), (r, pos, ())))
-        if type(s) is App:
-            args = s.args
-            for i, a in enumerate(args):
-                visit(a, pos + (i,), lambda new, i=i: rebuild(App(s.op, args[:i] + (new,) + args[i + 1:])))
+                    out.append((rebuild(new), size_rest + _size(new), (r, pos, ())))
+        return size_s
 
     visit(t, (), lambda new: new)
     return out
@@ -187,11 +190,12 @@ def _certificate(prompt, parents, meet) -> tuple[str, int]:
 
 
 def _instances(prompt):
-    if prompt.constants:
-        return tuple(Atom(c) for c in prompt.constants)
-    structure = STRUCTURES.get(prompt.structure)
-    ops = structure.operators if structure is not None else SYMBOLS
-    return tuple(Atom(s) for s in sorted(SYMBOLS & ops))
+    """Candidates for a variable the old side does not bind: the declared constants, then every
+    other subterm of the goal, smallest first ('(a ⊔ a) ⊓ ⊥ = ⊥' -> a, ⊥, a ⊔ a, (a ⊔ a) ⊓ ⊥)."""
+    out = {Atom(c): None for c in prompt.constants}
+    subterms = {s: None for side in prompt.goal for _, s in positions(side)}
+    out.update((s, None) for s in sorted(subterms, key=_size))
+    return tuple(out)
 
 
 def prove(text: str, *, budget_goals: int = DEFAULT_BUDGET_GOALS, budget_s: float = DEFAULT_BUDGET_S,
@@ -215,54 +219,57 @@ def prove(text: str, *, budget_goals: int = DEFAULT_BUDGET_GOALS, budget_s: floa
     if lhs == rhs:
         return result(lhs, None)
 
-    def expand(side, t):
-        """Generate t's children into its tree; -> a term both trees hold, or None."""
+    def expand(side, t, size_t):
+        """Generate t's children into its tree -> ([(new child, size)], a term both trees hold or None)."""
         nonlocal generated
         mine, other = parents[side], parents[1 - side]
         new, meet = [], None
-        for c, step in _children(t, index, instances):
-            if c in mine:
+        for c, size_c, step in _children(t, size_t, index, instances):
+            n = len(mine)
+            mine.setdefault(c, (t, step))  # one hash for "visited?" and "visit" (hashing is the hot spot)
+            if len(mine) == n:
                 continue
-            mine[c] = (t, step)
             generated += 1
-            new.append(c)
+            new.append((c, size_c))
             if meet is None and c in other:
                 meet = c
         return new, meet
 
     if mode == "best":
         tie = itertools.count()
-        heap = [(_size(lhs), next(tie), 0, 0, lhs), (_size(rhs), next(tie), 1, 0, rhs)]
+        heap = [(_size(lhs), next(tie), 0, 0, lhs, _size(lhs)), (_size(rhs), next(tie), 1, 0, rhs, _size(rhs))]
         while heap:
             if expanded >= budget_goals:
                 return result(None, "budget_goals")
             if expanded % TIME_CHECK_EVERY == 0 and time.perf_counter() - t0 > budget_s:
                 return result(None, "budget_time")
-            _, _, side, depth, t = heapq.heappop(heap)
+            _, _, side, depth, t, size_t = heapq.heappop(heap)
             expanded += 1
-            new, meet = expand(side, t)
+            new, meet = expand(side, t, size_t)
             if meet is not None:
                 return result(meet, None)
-            for c in new:
-                heapq.heappush(heap, (depth + 1 + _size(c), next(tie), side, depth + 1, c))
+            for c, size_c in new:
+                heapq.heappush(heap, (depth + 1 + size_c, next(tie), side, depth + 1, c, size_c))
         return result(None, "exhausted")
 
     # bfs: expand a whole layer of the side with the smaller frontier; the first layer that meets
     # holds the shortest proofs (every shorter one would have met in an earlier layer), so take the
     # meeting term with the fewest steps in total
-    frontiers, depths = [[lhs], [rhs]], [{lhs: 0}, {rhs: 0}]
-    while frontiers[0] and frontiers[1]:
-        side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
+    frontiers, depths = [[(lhs, _size(lhs))], [(rhs, _size(rhs))]], [{lhs: 0}, {rhs: 0}]
+    while frontiers[0] or frontiers[1]:
+        # a closed tree does not end the search: the other side may still reach one of its terms
+        # (rewrites are not all reversible: `← inv_mul` instantiates with constants only)
+        side = 0 if frontiers[0] and (not frontiers[1] or len(frontiers[0]) <= len(frontiers[1])) else 1
         layer, best = [], None
-        for t in frontiers[side]:
+        for t, size_t in frontiers[side]:
             if expanded >= budget_goals:
                 return result(None, "budget_goals")
             if expanded % TIME_CHECK_EVERY == 0 and time.perf_counter() - t0 > budget_s:
                 return result(None, "budget_time")
             expanded += 1
-            new, _ = expand(side, t)
+            new, _ = expand(side, t, size_t)
             d = depths[side][t] + 1
-            for c in new:
+            for c, _ in new:
                 depths[side][c] = d
                 other = depths[1 - side].get(c)
                 if other is not None and (best is None or d + other < best[0]):
