@@ -24,9 +24,10 @@ as an explicit instance. Other compound instances are never guessed, so a proof 
 `rw [← mul_inv (b * c)]` with `b * c` nowhere in the goal is found only by another route.
 
 Budgets: expanded terms (default 10,000) and wall time (default 1 s per theorem, checked every
-32 expansions). The time budget is what binds on hard theorems: it keeps a 1k-theorem set near a
-minute on a shared 2-core machine when a few percent of theorems are not found, while the short
-random-walk proofs of the generated corpus are found in a few milliseconds.
+32 expansions). The time budget is the one that binds on hard theorems (an expansion generates
+tens of children at tens of µs each), so it sets the cost of a corpus run: the theorems not
+found each cost ~1 s, the found ones little. A 1k-theorem set then stays within about a minute
+on two shared cores as long as at most a few percent are out of reach.
 
     >>> r = prove("@T t : 1 * a = a\\n@C G : monoid\\n@C a : G\\n@P one_mul : 1 * x = x\\n@G 1 * a = a")
     >>> r.found, r.steps, r.certificate.splitlines()[-4:]
