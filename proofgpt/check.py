@@ -147,8 +147,9 @@ def _tactic(text, index):
     return "rw", name, backward, args
 
 
-def _read(lines):
-    """Pass 1 over [(index, text)]: parse every line and check the order of markers."""
+def _read_header(lines):
+    """Pass 1 up to the first `@G` (not parsed): -> (k, name, eqs, structure, type_name, constants,
+    premises) where lines[k] is that `@G` line."""
     n = len(lines)
     if n == 0:
         raise _Reject(0, "order", "empty certificate", False)
@@ -200,6 +201,13 @@ def _read(lines):
     if not at("@G "):
         got = lines[k][1].split()[0] if k < n else "the end"
         raise _Reject(lines[min(k, n - 1)][0], "order", f"expected the first '@G' after @T/@C/@P lines, got {got!r}", False)
+    return k, name, eqs, structure, type_name, constants, premises
+
+
+def _read(lines):
+    """Pass 1 over [(index, text)]: parse every line and check the order of markers."""
+    k, name, eqs, structure, type_name, constants, premises = _read_header(lines)
+    n = len(lines)
     goals, tactics = [], []
     while True:
         i, text = lines[k]
@@ -372,6 +380,38 @@ def check_certificate(text, *, trust_premises=False, lemmas=None, first_line=1) 
     except Exception as e:  # the contract is a verdict for every input; tests assert this never happens
         return Verdict(False, False, first_line, f"internal checker error: {type(e).__name__}: {e}", name, steps,
                        sname, "internal")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A certificate's prompt: its lines up to and including the first `@G`, parsed."""
+
+    lines: tuple  # the prompt's non-blank lines, stripped, as written
+    name: str
+    structure: str
+    constants: tuple
+    premises: tuple  # (name, lhs, rhs, pattern variables in order), premise terms as patterns
+    goal: tuple  # (lhs, rhs) of the first @G
+
+
+def read_prompt(text: str) -> Prompt:
+    """Parse the prompt of a certificate (or a prompt alone); the lines after the first `@G` are
+    ignored. Raises ValueError('line 3: reason') when the prompt does not read. Nothing is
+    verified: premises are not compared with the axioms, nor the goal with `@T`.
+
+        >>> read_prompt("@T t : a = a\\n@C G : group\\n@C a : G\\n@G a = a").goal
+        (Atom(name='a'), Atom(name='a'))
+    """
+    lines = [(i, s.strip()) for i, s in enumerate(text.split("\n")) if s.strip()]
+    try:
+        k, name, _, structure, _, constants, premises = _read_header(lines)
+        i, goal = lines[k]
+        lhs, rhs, _ = _equation(goal[3:], i, "@G")
+    except _Reject as r:
+        raise ValueError(f"line {r.index + 1}: {r.reason}") from None
+    consts = frozenset(constants)
+    table = tuple((pname,) + _premise(pstmt, toks, consts)[:3] for _, pname, pstmt, toks in premises)
+    return Prompt(tuple(s for _, s in lines[:k + 1]), name, structure, tuple(constants), table, (lhs, rhs))
 
 
 def verdict_text(v) -> str:

@@ -22,6 +22,7 @@ COMMANDS = {
     "data export-tptp": ("proofgpt.tptp:main", "write each theorem with its premises as a TPTP problem"),
     "data prepare": ("proofgpt.data:prepare_main", "generate (if absent or ours), check, split and pack: what `make data` runs"),
     "check": ("proofgpt.check:main", "check certificates: structurally valid / verified, with line and reason"),
+    "baseline": ("proofgpt.baseline:main", "blind best-first rewrite search over a file's theorems: solve rate by proof length"),
     "train": ("proofgpt.train:main", "train a GPT from a profile (configs/*.yaml), with exact --resume"),
     "sample": ("proofgpt.sample:main", "sample from a checkpoint (temperature, top-k, top-p)"),
     "evaluate": ("proofgpt.evaluate:main", "complete val theorems, check them, measure memorization -> eval.json"),
