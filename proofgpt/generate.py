@@ -3,32 +3,43 @@
 Four families of theorems, every proof correct by construction (the checker verifies 100 %):
 
 - catalog:    a textbook fact of proofgpt.algebra's catalog, its constants instantiated with
-              random terms (`inv_inv_17 : (a * b)⁻¹⁻¹ = a * b`), proved by its script;
+              random terms (`@T inv_inv : (a * b)⁻¹⁻¹ = a * b`), proved by its script;
 - walk:       a random term rewritten by random axioms at random positions; the endpoints are the
-              theorem. The proof rewrites the left side forward, or meets in the middle (the right
-              side rewritten backward), or turns around with `symm`;
-- lemma:      a walk whose first step cites a catalog lemma or the theorem of an earlier
-              certificate of the same file (`@P group_walk_12 : x * (y * 1) = x * y`);
-- hypothesis: a walk that rewrites with hypotheses `h1 … hk` of the theorem (`h1 : a * b = c`).
+              theorem (`@T walk`). The proof rewrites the left side forward, or meets in the middle
+              (the right side rewritten backward), or turns around with `symm`;
+- lemma:      a walk whose first step cites a catalog lemma or the theorem of an earlier walk of the
+              same file (`@P walk : x * (y * 1) = x * y`; the checker finds the earlier `@T walk`
+              with that statement, up to renaming and swapped sides);
+- hypothesis: a walk that rewrites with hypotheses `h1 … hk` of the theorem (`@T hyp`).
 
-Every random choice goes through `Chooser`, which records its log2 probability in the
-certificate's meta `log2p` list; -Σ log2p / file bytes bounds the corpus entropy from above (a
-certificate that is drawn and thrown away, e.g. for being too long, is not counted: the accepted
-one's probability only grows under rejection, so the bound stays an upper bound). Theorem names
-carry the certificate's index (`group_walk_1234`), a deterministic counter, not a choice.
+Names carry no bits of their own: a theorem is named by its family word or its catalog fact.
+Constants are named a, b, c, d in the order they are drawn, so nothing is renamed afterwards.
+A draw is thrown away (and drawn again) when it is degenerate: `t = t`, or a hypothesis theorem
+whose conclusion is one of its hypotheses up to renaming and swapped sides; or when its statement
+class (algebra.statement_class) is already in the corpus: at most one certificate per class.
 
-Trade-off: ctx-512 packing wants short certificates, the plan wants proofs up to ~40 steps.
-Three size classes: ~35 % "short" (<= 200 bytes: 1-3 steps, small terms; the fillers for the
-gaps longer certificates leave), ~63 % "regular" (<= 511 bytes, so certificate + "\n\n" fits a
-513-token row; kept with probability falling linearly from 1 at 320 bytes to 0 at 511, logged
-in log2p, because nothing fills the last < 100 tokens behind a 420-byte certificate) and ~2 %
-"long" (512-2048 bytes, the 10-40 step proofs, split at line ends by the packer). On the 3.68M-char
-seed-0 corpus: 15,271 certificates, median 210 bytes, p97 459, 1.8 % over 511; steps 1-34
-(median 3); packing efficiency 98.3 % at ctx 512 and 98.8 % at 1024 (88 % before the classes).
-The price: small terms repeat, so 7,849 distinct theorem statements, and rejected draws halve
-the speed (~40-100k chars/s here, the machine shared). GENERATOR_VERSION is bumped whenever the
-output changes, so `data prepare` regenerates a stale file of ours.
-Same seed and size -> byte-identical file (only random.Random(seed) is used, never the clock).
+Difficulty is set by `Knobs` (rewrite steps, term size, hypotheses, the long tail), recorded in the
+manifest; each certificate's meta records what it got (`rewrites`, `premises`, `hyps`,
+`term_size`, `concl_size`). Trade-off: every goal is written out, so a step costs ~50 bytes and
+a 511-byte row holds ~6; walks run until their byte budget stops them, so most certificates are
+long and there are no short fillers: ctx-512 packing is less dense than with the version-2
+generator's short fillers, the price of longer proofs. GENERATOR_VERSION is bumped whenever the output changes, so
+`data prepare` regenerates a stale file of ours.
+Same seed, size and knobs -> byte-identical file (only random.Random(seed), never the clock).
+
+Entropy bound. Every random choice goes through `Chooser`, which logs its log2 probability in the
+certificate's meta `log2p`; -Σ log2p / file bytes (entropy_bound_bpb) is the code length of the
+one choice path that produced each kept certificate. Nearly every choice shows in the text (the
+structure, the family in the name, each rewrite's rule, position and instance in the next goal,
+each fresh constant, whether another step follows), and a stop the text already implies (a dead
+end, the byte budget) is not logged. It is an upper bound on the entropy of the generating
+process per byte, not a floor no model can beat, and it is loose where
+- a draw is thrown away (degenerate, repeated, too long): the kept path's probability is divided
+  by the acceptance probability, which is not logged, so its bits are overcounted;
+- `pick_until` logs 1/len(remaining) while the true probability is 1/len(acceptable) (larger);
+- a choice leaves no trace: the long-budget coin on a certificate that stays short, a step dropped
+  because the byte estimate was short, a constant drawn into a subterm a lemma instance replaces;
+- two paths print the same text (two rewrites that give the same goal).
 """
 
 import argparse
@@ -527,7 +538,7 @@ def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
     aim = (least, most, knobs.steps_decay)
     if family == "hypothesis":
         n_hyps = ch.choice(range(knobs.hyps[0], knobs.hyps[1] + 1))
-        seg = (-(-least // n_hyps), max(1, most // n_hyps), knobs.steps_decay)
+        seg = (-(-least // n_hyps), -(-most // n_hyps), knobs.steps_decay)
         terms, steps = [t0], []
         for _ in range(n_hyps):
             t = terms[-1]
@@ -661,9 +672,11 @@ def generate_corpus(seed=0, n_chars=3_680_000, progress=False, knobs: Knobs = Kn
 
 
 def entropy_bound_bpb(meta, n_bytes) -> float:
-    """-Σ log2p / n_bytes over the kept certificates: the code length, in bits per byte, of the
-    choices that produced the file (see the module docstring for what it bounds and where it is
-    loose). ([{'log2p': [-1.0, -3.0]}], 8) -> 0.5"""
+    """-Σ log2p / n_bytes over the kept certificates: the code length, in bits per byte, of the one
+    choice path that produced each of them. An upper bound on the generating process's entropy per
+    byte (a model that knew the generator could do at least this well), not a floor: it overcounts
+    rejected draws' normalisation, pick_until's retries and choices the text does not show (module
+    docstring). ([{'log2p': [-1.0, -3.0]}], 8) -> 0.5"""
     return -sum(sum(m["log2p"]) for m in meta) / max(1, n_bytes)
 
 
