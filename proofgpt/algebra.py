@@ -41,9 +41,10 @@ Trade-off: 11 structures × ~8 axioms is small enough to write by hand and docum
 big enough that every operator of the format (⁻¹ ᶜ - * + ⊓ ⊔ 1 0 ⊤ ⊥) occurs in the corpus.
 """
 
+import itertools
 from dataclasses import dataclass, field
 
-from proofgpt.terms import Term, canonical, parse_equation, to_pattern
+from proofgpt.terms import Term, Var, canonical, names, parse_equation, print_equation, substitute, to_pattern
 
 
 @dataclass(frozen=True)
@@ -334,3 +335,49 @@ def catalog_lemmas(structure: str) -> list[Fact]:
 def canonical_statement(lhs: Term, rhs: Term) -> tuple[tuple, tuple]:
     """Both orientations, renamed canonically: a premise matches if its canonical form is either."""
     return canonical(lhs, rhs), canonical(rhs, lhs)
+
+
+def _renamed(eqs) -> tuple:
+    """Equations printed with their identifiers renamed v0, v1, ... by first appearance:
+    [(b * a, a)] -> ('v0 * v1 = v1',)."""
+    found = []
+    for lhs, rhs in eqs:
+        names(rhs, names(lhs, found))
+    ren = {n: Var(f"v{i}") for i, n in enumerate(found)}
+    return tuple(print_equation(substitute(lhs, ren), substitute(rhs, ren)) for lhs, rhs in eqs)
+
+
+def _orientations(eq):
+    """(smallest renamed spelling of eq alone, the orientations of eq that spell it)."""
+    both = (eq, (eq[1], eq[0]))
+    spelt = [_renamed([e])[0] for e in both]
+    least = min(spelt)
+    return least, [e for e, sp in zip(both, spelt) if sp == least]
+
+
+def statement_class(structure: str | None, hyps, concl) -> tuple:
+    """A key equal for two statements iff they are the same up to renaming identifiers (constants
+    and pattern variables alike), swapping the sides of the conclusion or of any hypothesis, and
+    reordering the hypotheses. hyps: [(lhs, rhs)], concl: (lhs, rhs), Terms; structure None leaves
+    the structure out of the key.
+
+        ('group', [], (1, b * a⁻¹)) and ('group', [], (x * y⁻¹, 1)) -> ('group', 'v0 * v1⁻¹ = 1')
+
+    The key is the smallest joint spelling (renamed v0, v1, ... by first appearance, conclusion
+    first) over the orientations and hypothesis orders that the equations' own spellings allow:
+    each equation turned to its smaller spelling alone, hypotheses sorted by it; only ties are
+    tried both ways (a * b = b * a) or in every order.
+    """
+    _, concl_opts = _orientations(concl)
+    hyp_opts = sorted((_orientations(h) for h in hyps), key=lambda o: o[0])
+    groups = itertools.groupby(hyp_opts, key=lambda o: o[0])
+    orders = [list(itertools.permutations([opts for _, opts in g])) for _, g in groups]
+    best = None
+    for c in concl_opts:
+        for parts in itertools.product(*orders):
+            seq = [opts for part in parts for opts in part]
+            for hs in itertools.product(*seq):
+                key = _renamed([c, *hs])
+                if best is None or key < best:
+                    best = key
+    return (structure,) + best

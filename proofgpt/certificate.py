@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from proofgpt.algebra import canonical_statement
+from proofgpt.algebra import canonical_statement, statement_class
 from proofgpt.errors import UserError
 from proofgpt.io import sha256_file
 from proofgpt.paths import manifest_path, meta_path
-from proofgpt.terms import parse_equation_tokens, to_pattern, tokenize
+from proofgpt.terms import parse_equation, parse_equation_tokens, to_pattern, tokenize
 
 # ---------------------------------------------------------------------------------------------
 # reading a corpus file
@@ -187,6 +187,20 @@ def structure_of(cert: str) -> str:
             if len(names.split()) == 1 and not what.strip()[:1].isupper():
                 return what.strip()
     return "?"
+
+
+def statement_class_of(cert: str) -> tuple:
+    """algebra.statement_class of a certificate's theorem and structure: equal for two certificates
+    whose statements are the same up to renaming, swapped sides and hypothesis order.
+
+    '@T t : a * 1 = a\n@C G : group\n...' -> ('group', 'v0 * 1 = v0'). ValueError when the '@T'
+    line is missing or does not parse.
+    """
+    if name_of(cert) is None:
+        raise ValueError("no '@T name : statement' line")
+    eqs = [parse_equation(s) for s in statement_of(cert).split("→")]
+    structure = structure_of(cert)
+    return statement_class(None if structure == "?" else structure, eqs[:-1], eqs[-1])
 
 
 def prompt_of(cert: str) -> str:

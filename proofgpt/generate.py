@@ -3,32 +3,43 @@
 Four families of theorems, every proof correct by construction (the checker verifies 100 %):
 
 - catalog:    a textbook fact of proofgpt.algebra's catalog, its constants instantiated with
-              random terms (`inv_inv_17 : (a * b)⁻¹⁻¹ = a * b`), proved by its script;
+              random terms (`@T inv_inv : (a * b)⁻¹⁻¹ = a * b`), proved by its script;
 - walk:       a random term rewritten by random axioms at random positions; the endpoints are the
-              theorem. The proof rewrites the left side forward, or meets in the middle (the right
-              side rewritten backward), or turns around with `symm`;
-- lemma:      a walk whose first step cites a catalog lemma or the theorem of an earlier
-              certificate of the same file (`@P group_walk_12 : x * (y * 1) = x * y`);
-- hypothesis: a walk that rewrites with hypotheses `h1 … hk` of the theorem (`h1 : a * b = c`).
+              theorem (`@T walk`). The proof rewrites the left side forward, or meets in the middle
+              (the right side rewritten backward), or turns around with `symm`;
+- lemma:      a walk whose first step cites a catalog lemma or the theorem of an earlier walk of the
+              same file (`@P walk : x * (y * 1) = x * y`; the checker finds the earlier `@T walk`
+              with that statement, up to renaming and swapped sides);
+- hypothesis: a walk that rewrites with hypotheses `h1 … hk` of the theorem (`@T hyp`).
 
-Every random choice goes through `Chooser`, which records its log2 probability in the
-certificate's meta `log2p` list; -Σ log2p / file bytes bounds the corpus entropy from above (a
-certificate that is drawn and thrown away, e.g. for being too long, is not counted: the accepted
-one's probability only grows under rejection, so the bound stays an upper bound). Theorem names
-carry the certificate's index (`group_walk_1234`), a deterministic counter, not a choice.
+Names carry no bits of their own: a theorem is named by its family word or its catalog fact.
+Constants are named a, b, c, d in the order they are drawn, so nothing is renamed afterwards.
+A draw is thrown away (and drawn again) when it is degenerate: `t = t`, or a hypothesis theorem
+whose conclusion is one of its hypotheses up to renaming and swapped sides; or when its statement
+class (algebra.statement_class) is already in the corpus: at most one certificate per class.
 
-Trade-off: ctx-512 packing wants short certificates, the plan wants proofs up to ~40 steps.
-Three size classes: ~35 % "short" (<= 200 bytes: 1-3 steps, small terms; the fillers for the
-gaps longer certificates leave), ~63 % "regular" (<= 511 bytes, so certificate + "\n\n" fits a
-513-token row; kept with probability falling linearly from 1 at 320 bytes to 0 at 511, logged
-in log2p, because nothing fills the last < 100 tokens behind a 420-byte certificate) and ~2 %
-"long" (512-2048 bytes, the 10-40 step proofs, split at line ends by the packer). On the 3.68M-char
-seed-0 corpus: 15,271 certificates, median 210 bytes, p97 459, 1.8 % over 511; steps 1-34
-(median 3); packing efficiency 98.3 % at ctx 512 and 98.8 % at 1024 (88 % before the classes).
-The price: small terms repeat, so 7,849 distinct theorem statements, and rejected draws halve
-the speed (~40-100k chars/s here, the machine shared). GENERATOR_VERSION is bumped whenever the
-output changes, so `data prepare` regenerates a stale file of ours.
-Same seed and size -> byte-identical file (only random.Random(seed) is used, never the clock).
+Difficulty is set by `Knobs` (rewrite steps, term size, hypotheses, the long tail), recorded in the
+manifest; each certificate's meta records what it got (`rewrites`, `premises`, `hyps`,
+`term_size`, `concl_size`). Trade-off: every goal is written out, so a step costs ~50 bytes and
+a 511-byte row holds ~6; walks run until their byte budget stops them, so most certificates are
+long and there are no short fillers: ctx-512 packing is less dense than with the version-2
+generator's short fillers, the price of longer proofs. GENERATOR_VERSION is bumped whenever the output changes, so
+`data prepare` regenerates a stale file of ours.
+Same seed, size and knobs -> byte-identical file (only random.Random(seed), never the clock).
+
+Entropy bound. Every random choice goes through `Chooser`, which logs its log2 probability in the
+certificate's meta `log2p`; -Σ log2p / file bytes (entropy_bound_bpb) is the code length of the
+one choice path that produced each kept certificate. Nearly every choice shows in the text (the
+structure, the family in the name, each rewrite's rule, position and instance in the next goal,
+each fresh constant, whether another step follows), and a stop the text already implies (a dead
+end, the byte budget) is not logged. It is an upper bound on the entropy of the generating
+process per byte, not a floor no model can beat, and it is loose where
+- a draw is thrown away (degenerate, repeated, too long): the kept path's probability is divided
+  by the acceptance probability, which is not logged, so its bits are overcounted;
+- `pick_until` logs 1/len(remaining) while the true probability is 1/len(acceptable) (larger);
+- a choice leaves no trace: the long-budget coin on a certificate that stays short, a step dropped
+  because the byte estimate was short, a constant drawn into a subterm a lemma instance replaces;
+- two paths print the same text (two rewrites that give the same goal).
 """
 
 import argparse
@@ -38,29 +49,24 @@ import random
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from proofgpt import paths
-from proofgpt.algebra import CATALOG, CATALOG_FACTS, STRUCTURES, Fact, axioms_subset, catalog_lemmas
+from proofgpt.algebra import CATALOG_FACTS, STRUCTURES, Fact, axioms_subset, catalog_lemmas, statement_class
 from proofgpt.certificate import corpus_owner
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes
-from proofgpt.terms import (BINARY, canonical, POSTFIX, SYMBOLS, App, Atom, Var, match, names, parse_args,
-                            parse_equation,
-                            positions, print_arg, print_equation, print_term, replace, size, substitute,
-                            to_pattern, variables)
+from proofgpt.terms import (BINARY, POSTFIX, SYMBOLS, App, Atom, Var, canonical, match, names, parse_args, parse_equation,
+                            positions, print_arg, print_equation, print_term, replace, size, substitute, variables)
 
 PLAN_CHARS = 3_680_000  # the training plan: the corpus is ~3.68M characters
-GENERATOR_VERSION = 2  # stored in the manifest; bump whenever the output for a seed changes
-SHORT_MAX_BYTES = 200  # "short": fillers for the gaps that longer certificates leave in a row
-TAPER_BYTES = 320  # "regular" certificates longer than this are kept with probability falling to 0 at MAX_BYTES
-MAX_BYTES = 511  # "regular": certificate + "\n\n" fits a ctx-512 row (513 tokens)
-LONG_MAX_BYTES = 2048  # "long": split across at most ~4 rows by the packer
-SIZE_CLASSES = ("short", "regular", "long")
-SIZE_CLASS_WEIGHTS = (0.35, 0.63, 0.02)
+GENERATOR_VERSION = 3  # stored in the manifest; bump whenever the output for a seed changes
+MAX_BYTES = 511  # the usual budget: certificate + "\n\n" fits a ctx-512 row (513 tokens)
+LONG_MAX_BYTES = 2048  # the long-proof budget (Knobs.long_frac of draws): split across ~4 rows by the packer
+MAX_FAILED_DRAWS = 5_000  # draws in a row without a new theorem before generate_corpus gives up
 CONSTANTS = ("a", "b", "c", "d")
 PATTERN_VARS = ("x", "y", "z", "w", "u", "v")
 
@@ -95,6 +101,13 @@ class Chooser:
         if w < total:
             self.log2p.append(math.log2(w / total))
         return item
+
+    def coin(self, p: float) -> bool:
+        """True with probability p; certain outcomes (p 0 or 1) are not logged."""
+        yes = self.rng.random() < p
+        if 0 < p < 1:
+            self.log2p.append(math.log2(p if yes else 1 - p))
+        return yes
 
     def pick_until(self, seq, ok):
         """A uniform pick among the items of seq that satisfy ok (tested lazily), or None.
@@ -227,12 +240,8 @@ def _premise_lines(rules_used, structure, hyps):
     return [(r.name, r.text) for r in axioms + lemmas] + hyp_lines
 
 
-def render(name, structure, hyps, concl, premises, steps, rename=False) -> str:
-    """The certificate text (no trailing newline). steps: [(tactic tuple, (lhs, rhs) after it)].
-
-    rename=True renames the constants a, b, c, d in order of first appearance (theorem first), so
-    that `b * c = c * b` is written `a * b = b * a`: same theorem, fewer spellings to learn.
-    """
+def render(name, structure, hyps, concl, premises, steps) -> str:
+    """The certificate text (no trailing newline). steps: [(tactic tuple, (lhs, rhs) after it)]."""
     s = STRUCTURES[structure]
     terms = [t for h in hyps for t in h] + list(concl)
     for tac, goal in steps:
@@ -240,15 +249,6 @@ def render(name, structure, hyps, concl, premises, steps, rename=False) -> str:
     consts = []
     for t in terms:
         names(t, consts)
-    if rename and consts != list(CONSTANTS[: len(consts)]) and len(consts) <= len(CONSTANTS):
-        ren = {c: Atom(CONSTANTS[i]) for i, c in enumerate(consts)}
-        sub = lambda t: substitute(t, ren)  # noqa: E731
-        hyps = [(sub(l), sub(r)) for l, r in hyps]
-        concl = (sub(concl[0]), sub(concl[1]))
-        steps = [((tac[0], tac[1], tac[2], tuple(sub(a) for a in tac[3])) if tac[0] == "rw" else tac,
-                  (sub(g[0]), sub(g[1]))) for tac, g in steps]
-        premises = [(n, print_equation(*hyps[int(n[1:]) - 1]) if _is_hyp(n) else t) for n, t in premises]
-        consts = CONSTANTS[: len(consts)]
     lines = ["@T " + name + " : " + " → ".join(print_equation(*e) for e in list(hyps) + [concl]),
              f"@C {s.type_name} : {structure}"]
     if consts:
@@ -332,28 +332,58 @@ def catalog_certificate(fact: Fact, name=None, mapping=None) -> str:
         steps = [((tac[0], tac[1], tac[2], tuple(sub(a) for a in tac[3])) if tac[0] == "rw" else tac,
                   (sub(g[0]), sub(g[1]))) for tac, g in steps]
         premises = [(n, print_equation(*hyps[int(n[1:]) - 1]) if _is_hyp(n) else t) for n, t in premises]
-    return render(name or fact.name, fact.structure, hyps, concl, premises, steps, rename=bool(mapping))
+    return render(name or fact.name, fact.structure, hyps, concl, premises, steps)
 
 
 def _is_hyp(name):
     return name[0] == "h" and name[1:].isdigit()
 
 
+# ----------------------------------------------------------------------------- difficulty knobs
+
+@dataclass(frozen=True)
+class Knobs:
+    """What makes a certificate hard, as generator parameters: generate_corpus(knobs=Knobs(...)).
+
+    A walk takes `steps[0]` rewrites when it can, then each further one with probability
+    `steps_decay`, at most `steps[1]`; it stops earlier at a dead end or when one more goal line
+    might not fit its byte budget (MAX_BYTES; LONG_MAX_BYTES for a share `long_frac` of the draws,
+    which take at least `long_steps` rewrites). Every field is recorded in the manifest.
+    """
+
+    steps: tuple = (4, 24)  # rewrite steps a walk takes: at least (when it can; catalog facts too), at most
+    steps_decay: float = 0.7  # probability of each further step past steps[0]
+    long_frac: float = 0.025  # share of draws allowed up to LONG_MAX_BYTES: the long-proof tail
+    long_steps: int = 12  # the least a long draw takes
+    ops: tuple = (1, 2)  # operator nodes in a walk's starting term: uniform in this range
+    growth: int = 3  # nodes a term may grow past the largest starting term of its size
+    hyps: tuple = (1, 3)  # hypotheses of a `hyp` theorem: uniform in this range
+
+
 # ----------------------------------------------------------------------------- random terms and walks
 
-def random_term(ch: Chooser, structure: str, consts, n_ops: int):
-    """A random term with n_ops operator nodes over `consts` and the structure's symbols."""
-    ops = STRUCTURES[structure].operators
+_LEAF_SYMBOLS = {s: sorted(o for o in st.operators if o in SYMBOLS) for s, st in STRUCTURES.items()}
+_OPERATORS = {s: sorted(o for o in st.operators if o in BINARY) + sorted(o for o in st.operators if o in POSTFIX or o == "-")
+              for s, st in STRUCTURES.items()}
+
+
+def random_term(ch: Chooser, structure: str, consts: list, n_ops: int):
+    """A random term with n_ops operator nodes. A leaf is a constant of `consts`, the next fresh one
+    (a, b, c, d in turn; appended to consts) or a symbol, so constants are named in the order they
+    are drawn and never renamed afterwards: renaming would spend bits the text does not show."""
     if n_ops == 0:
-        leaves = list(consts) + sorted(o for o in ops if o in SYMBOLS)
-        weights = [4] * len(consts) + [1] * (len(leaves) - len(consts))
-        return Atom(ch.weighted(leaves, weights))
-    opers = sorted(o for o in ops if o in BINARY) + sorted(o for o in ops if o in POSTFIX or o == "-")
-    weights = [3 if o in BINARY else 1 for o in opers]
-    op = ch.weighted(opers, weights)
+        fresh = [CONSTANTS[len(consts)]] if len(consts) < len(CONSTANTS) else []
+        symbols = _LEAF_SYMBOLS[structure]
+        leaf = ch.weighted(consts + fresh + symbols, [4] * (len(consts) + len(fresh)) + [1] * len(symbols))
+        if fresh and leaf == fresh[0]:
+            consts.append(leaf)
+        return Atom(leaf)
+    opers = _OPERATORS[structure]
+    op = ch.weighted(opers, [3 if o in BINARY else 1 for o in opers])
     if op in BINARY:
         k = ch.choice(range(n_ops))
-        return App(op, (random_term(ch, structure, consts, k), random_term(ch, structure, consts, n_ops - 1 - k)))
+        left = random_term(ch, structure, consts, k)
+        return App(op, (left, random_term(ch, structure, consts, n_ops - 1 - k)))
     return App(op, (random_term(ch, structure, consts, n_ops - 1),))
 
 
@@ -388,40 +418,47 @@ def _candidates(t, rdirs):
     return groups
 
 
-def walk(ch, structure, consts, t0, rdirs, n_steps, max_size, first=None):
-    """Random rewrites from t0: -> (terms, steps) with steps [(rule dir, position, binding)].
+def _nbytes(t) -> int:
+    return len(print_term(t).encode("utf-8"))
 
-    A step never revisits a term (so the endpoints differ) nor grows the term past max_size.
-    `first`: a (rule dir, position, binding) to apply as the first step.
+
+def walk(ch, structure, consts, t0, rdirs, aim, max_size, budget, est, first=None):
+    """Random rewrites from t0 -> (terms, steps, est), steps [(rule dir, position, binding)].
+
+    aim = (least, most, decay): the first `least` steps are taken when one is possible, each
+    further one with probability `decay`, logged only when a step was possible (a forced stop is
+    decided by what the text shows and costs no bits). A step never revisits a term nor grows it
+    past max_size; the walk stops when one more goal line might push `est` (the certificate's
+    estimated bytes so far) past `budget`. `first`: a (rule dir, position, binding) to start with.
     """
+    least, most, decay = aim
     terms, steps, seen = [t0], [], {t0}
-    for i in range(n_steps):
+    cur = _nbytes(t0)
+    while len(steps) < most and est + 2 * cur + 40 <= budget:
         t = terms[-1]
-        if i == 0 and first is not None:
-            choice = first
+        if not steps and first is not None:
+            rd, p, b = first
         else:
             groups = _candidates(t, rdirs)
-            fits = lambda c: c[2] <= max_size  # noqa: E731
-            choice = None
-            while groups and choice is None:
-                group = ch.pick_until(groups, lambda g: any(fits(c) for c in g))
-                if group is None:
-                    break
-                choice = ch.pick_until(group, lambda c: fits(c) and _apply(t, c) not in seen)
-                if choice is None:
-                    groups.remove(group)
-            if choice is None:
+            ok = lambda c: c[2] <= max_size and _apply(t, c) not in seen  # noqa: E731
+            if not any(ok(c) for g in groups for c in g):
+                break  # a dead end
+            if len(steps) >= least and not ch.coin(decay):
                 break
-            choice = choice[0], choice[1], dict(choice[3])
-        rd, p, b = choice
+            c = ch.pick_until(ch.pick_until(groups, lambda g: any(ok(c) for c in g)), ok)
+            rd, p, b = c[0], c[1], dict(c[3])
         for v in rd.unbound:  # a fresh instance for a variable the old side does not bind
             if v not in b:
                 b[v] = random_term(ch, structure, consts, ch.weighted((0, 1), (3, 1)))
         new = replace(t, p, substitute(rd.dst, b))
         terms.append(new)
         seen.add(new)
+        if all(rd.rule is not s[0].rule for s in steps):  # a new @P line
+            est += len(rd.rule.text) + len(rd.rule.name) + 8
         steps.append((rd, p, b))
-    return terms, steps
+        cur = _nbytes(new)
+        est += 2 * cur + 16 + len(rd.rule.name)
+    return terms, steps, est
 
 
 def _apply(t, c):
@@ -463,160 +500,197 @@ def walk_proof(ch, terms, steps):
 
 # ----------------------------------------------------------------------------- families
 
-def _structure_choice(ch):
-    return ch.choice(list(STRUCTURES))
+FAMILIES = ("catalog", "walk", "lemma", "hypothesis")
+_FAMILY_WEIGHTS = (2, 4, 2, 2)
+_THEOREM_NAME = {"walk": "walk", "lemma": "lemma", "hypothesis": "hyp"}  # catalog: the fact's name
+_STRUCTURE_NAMES = list(STRUCTURES)
 
 
-def _consts(ch):
-    return CONSTANTS[: ch.weighted((1, 2, 3, 4), (2, 4, 3, 1))]
+def _info(text, structure, proof, premises, concl, hyps, terms):
+    """The per-certificate facts generate_corpus checks and records in the meta sidecar."""
+    return {"text": text, "structure": structure, "concl": concl, "hyp_eqs": hyps,
+            "steps": len(proof) + 1, "rewrites": sum(tac[0] == "rw" for tac, _ in proof),
+            "premises": [n for n, _ in premises], "term_size": max(size(t) for t in terms),
+            "concl_size": [size(concl[0]), size(concl[1])]}
 
 
-def gen_walk(ch, index, size_class, family="walk", earlier=None):
-    structure = _structure_choice(ch)
-    consts = _consts(ch)
+def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
+    """A walk, lemma or hypothesis certificate (see the module docstring) -> info dict, or None."""
+    structure = ch.choice(_STRUCTURE_NAMES)
+    least, most = knobs.steps
+    if budget > MAX_BYTES:
+        least = max(least, knobs.long_steps)
+    consts = []
+    n_ops = ch.choice(range(knobs.ops[0], knobs.ops[1] + 1))
+    t0 = random_term(ch, structure, consts, n_ops)
     rules = list(_AXIOM_RULES[structure])
     first, hyps = None, []
-    if size_class == "long":
-        n_steps = ch.choice(range(10, 40))
-        n_ops = ch.choice((1, 2, 3))
-    elif size_class == "short":
-        n_steps = ch.weighted((1, 2, 3), (4, 2, 1))
-        n_ops = ch.weighted((0, 1, 2), (1, 4, 1))
-    else:
-        n_steps = ch.weighted(range(1, 11), (3, 5, 6, 5, 4, 3, 2, 2, 1, 1))
-        n_ops = ch.weighted((1, 2, 3, 4), (5, 4, 2, 1))
-    max_size = 2 * n_ops + 3 + ch.choice((0, 2) if size_class == "short" else (0, 2, 4))
-    t0 = random_term(ch, structure, consts, n_ops)
     if family == "lemma":
         pool = [_fact_rule(f) for f in catalog_lemmas(structure)]
         pool += [r for s, rs in (earlier or {}).items() if axioms_subset(STRUCTURES[s], STRUCTURES[structure])
                  for r in rs[-20:]]
         lemma = ch.choice(pool)
         rd = ch.choice(rule_dirs(lemma))
-        inst = {v: random_term(ch, structure, consts, ch.weighted((0, 1), (3, 1))) for v in variables(rd.src)}
         p = ch.choice([p for p, _ in positions(t0)])
+        inst = {v: random_term(ch, structure, consts, ch.weighted((0, 1), (3, 1))) for v in variables(rd.src)}
         t0 = replace(t0, p, substitute(rd.src, inst))
         first = (rd, p, inst)
         rules.append(lemma)
+    max_size = max(size(t0), 2 * n_ops + 1) + knobs.growth
     rdirs = [rd for r in rules for rd in rule_dirs(r)]
+    est = 40 + 4 * _nbytes(t0)
+    aim = (least, most, knobs.steps_decay)
     if family == "hypothesis":
-        n_hyps = 1 if size_class == "short" else ch.weighted((1, 2, 3), (6, 3, 1))
+        n_hyps = ch.choice(range(knobs.hyps[0], knobs.hyps[1] + 1))
+        seg = (-(-least // n_hyps), -(-most // n_hyps), knobs.steps_decay)
         terms, steps = [t0], []
-        for h in range(n_hyps):
+        for _ in range(n_hyps):
             t = terms[-1]
             p, sub = ch.choice(positions(t))
             v = random_term(ch, structure, consts, ch.weighted((0, 1, 2), (2, 2, 1)))
             if v == sub:
-                continue
+                return None
             backward = ch.choice((False, True))
             hyp = (v, sub) if backward else (sub, v)
             hyps.append(hyp)
-            rule = make_rule(f"h{len(hyps)}", hyp[0], hyp[1], "hyp")
-            rd = rule_dirs(rule)[-1 if backward else 0]
-            more_terms, more_steps = walk(ch, structure, consts, t, rdirs, 1 + ch.choice(range(max(1, n_steps // n_hyps))),
-                                          max_size + size(v), first=(rd, p, {}))
+            rd = rule_dirs(make_rule(f"h{len(hyps)}", hyp[0], hyp[1], "hyp"))[-1 if backward else 0]
+            est += 2 * (_nbytes(v) + _nbytes(sub)) + 16
+            more_terms, more_steps, est = walk(ch, structure, consts, t, rdirs, seg, max_size + size(v), budget, est,
+                                               first=(rd, p, {}))
             terms += more_terms[1:]
             steps += more_steps
     else:
-        terms, steps = walk(ch, structure, consts, t0, rdirs, n_steps, max_size, first=first)
-    proof = walk_proof(ch, terms, steps)
-    used = []
-    for rd, _, _ in steps:
-        if rd.rule not in used:
-            used.append(rd.rule)
-    premises = _premise_lines([r for r in used if r.kind != "hyp"], structure, hyps)
-    name = f"{structure}_{'hyp' if family == 'hypothesis' else family}_{index}"
-    concl = (terms[0], terms[-1])
-    text = render(name, structure, hyps, concl, premises, proof, rename=True)
-    return text, structure, len(proof) + 1, max(size(t) for t in terms), concl, hyps
+        terms, steps, est = walk(ch, structure, consts, t0, rdirs, aim, max_size, budget, est, first=first)
+    while steps:  # the estimate was short: drop the last steps (their bits stay logged) until it fits
+        proof = walk_proof(ch, terms, steps)
+        used = []
+        for rd, _, _ in steps:
+            if rd.rule not in used:
+                used.append(rd.rule)
+        hyps = hyps[: sum(r.kind == "hyp" for r in used)]
+        premises = _premise_lines([r for r in used if r.kind != "hyp"], structure, hyps)
+        concl = (terms[0], terms[-1])
+        text = render(_THEOREM_NAME[family], structure, hyps, concl, premises, proof)
+        if len(text.encode("utf-8")) <= budget or (family == "lemma" and len(steps) == 1):
+            return _info(text, structure, proof, premises, concl, hyps, terms)
+        steps.pop()
+        terms.pop()
+    return None
 
 
-def gen_catalog(ch, index, size_class):
-    facts = {"short": _SHORT_FACTS, "regular": _REGULAR_FACTS, "long": CATALOG_FACTS}[size_class]
+def gen_catalog(ch, knobs: Knobs, budget):
+    """A catalog fact, its constants instantiated with random terms, named as the fact -> info, or None."""
+    facts = [f for f in (_REGULAR_FACTS if budget <= MAX_BYTES else CATALOG_FACTS) if _REWRITES[f] >= knobs.steps[0]]
+    if not facts:
+        return None
     fact = ch.choice(facts)
-    base_consts = names(parse_equation(fact.conclusion)[0], [])
+    base = []
     for h in fact.hypotheses + [fact.conclusion]:
         for side in parse_equation(h):
-            names(side, base_consts)
-    consts = _consts(ch)
-    big = _BASE_BYTES[fact] >= 380 or size_class == "short"
-    ops, weights = ((0, 1), (3, 1)) if big else ((0, 1, 2), (5, 4, 1))  # big proofs, short class: small terms
-    mapping = {}
-    for c in sorted(base_consts):
+            names(side, base)
+    big = _BASE_BYTES[fact] >= 380
+    ops, weights = ((0, 1), (3, 1)) if big else ((0, 1, 2), (5, 4, 1))  # big proofs: small terms
+    consts, mapping = [], {}
+    for c in base:
         mapping[c] = random_term(ch, fact.structure, consts, ch.weighted(ops, weights))
     if len(set(mapping.values())) < len(mapping):
-        return None
-    text = catalog_certificate(fact, f"{fact.name}_{index}", mapping)
-    hyps, concl, _, steps = prove_fact(fact)
-    sizes = [size(substitute(t, mapping)) for _, g in steps for t in g]
-    return text, fact.structure, len(steps) + 1, max(sizes + [1]), None, None
+        return None  # two constants made equal: often trivial (mul_left_cancel with b = c)
+    hyps, concl, premises, steps = prove_fact(fact)
+    sub = lambda t: substitute(t, mapping)  # noqa: E731
+    terms = [sub(t) for _, g in steps for t in g]
+    text = catalog_certificate(fact, fact.name, mapping)
+    return _info(text, fact.structure, steps, premises, (sub(concl[0]), sub(concl[1])),
+                 [(sub(l), sub(r)) for l, r in hyps], terms)
 
 
 _BASE_BYTES = {f: len(catalog_certificate(f).encode()) for f in CATALOG_FACTS}
 _REGULAR_FACTS = [f for f in CATALOG_FACTS if _BASE_BYTES[f] <= MAX_BYTES]  # 53 of 63 fit in 511 bytes
-_SHORT_FACTS = [f for f in CATALOG_FACTS if _BASE_BYTES[f] <= SHORT_MAX_BYTES - 5]
-
-FAMILIES = ("catalog", "walk", "lemma", "hypothesis")
-_FAMILY_WEIGHTS = (2, 4, 2, 2)
-_SHORT_FAMILIES = (("catalog", "walk", "hypothesis"), (2, 4, 2))  # a lemma's extra @P line rarely fits 200 bytes
+_REWRITES = {f: sum(step != "symm" for step in f.script) for f in CATALOG_FACTS}
 
 
-def generate_corpus(seed=0, n_chars=PLAN_CHARS, progress=False):
+# ----------------------------------------------------------------------------- the corpus
+
+def rejection(info, budget, seen) -> str | None:
+    """Why a drawn certificate is thrown away, or None: 'too_long', 'trivial' (t = t), 'hypothesis'
+    (the conclusion is one of the hypotheses up to renaming and swapped sides), 'duplicate'
+    (its statement class is in `seen`)."""
+    if len(info["text"].encode("utf-8")) > budget:
+        return "too_long"
+    concl, hyps = info["concl"], info["hyp_eqs"]
+    if concl[0] == concl[1]:
+        return "trivial"
+    if hyps and statement_class(None, [], concl) in {statement_class(None, [], h) for h in hyps}:
+        return "hypothesis"
+    if statement_class(info["structure"], hyps, concl) in seen:
+        return "duplicate"
+    return None
+
+
+def generate_corpus(seed=0, n_chars=PLAN_CHARS, progress=False, knobs: Knobs = Knobs(), stats: dict | None = None):
     """-> (text, meta): certificates separated by one blank line, ending with '\\n', until the text
-    has at least n_chars characters; meta holds one record per certificate (contract schema)."""
+    has at least n_chars characters; meta holds one record per certificate. At most one certificate
+    per statement class (algebra.statement_class); draws are repeated until the size is reached,
+    and a UserError is raised when MAX_FAILED_DRAWS draws in a row bring nothing new. `stats`, if
+    given, is filled with draw counts: {'draws', 'accepted', 'rejected': {why: n}, 'rejected_bits'}."""
     ch = Chooser(seed)
     parts, meta, n = [], [], 0
-    earlier = {}  # structure -> [Rule] of emitted theorems without hypotheses (citable lemmas)
+    seen = set()  # statement classes emitted so far
+    earlier = {}  # structure -> [Rule] of emitted walks (citable lemmas, all named `walk`)
+    counts = {"draws": 0, "accepted": 0, "rejected": {}, "rejected_bits": 0.0}
+    failed = 0
     bar = tqdm(total=n_chars, desc="generate", unit="char", unit_scale=True, disable=not progress, mininterval=0.5)
     while n < n_chars:
-        index = len(parts) + 1
-        while True:
-            ch.log2p = []
-            size_class = ch.weighted(SIZE_CLASSES, SIZE_CLASS_WEIGHTS)
-            family = ch.weighted(*_SHORT_FAMILIES if size_class == "short" else (FAMILIES, _FAMILY_WEIGHTS))
-            if family == "catalog":
-                out = gen_catalog(ch, index, size_class)
-            else:
-                out = gen_walk(ch, index, size_class, family, earlier)
-            if out is None:
-                continue
-            text, structure, steps, term_size, concl, hyps = out
-            n_bytes = len(text.encode("utf-8"))
-            lo, hi = {"short": (0, SHORT_MAX_BYTES), "regular": (0, MAX_BYTES), "long": (MAX_BYTES + 1, LONG_MAX_BYTES)}[size_class]
-            if not lo <= n_bytes <= hi or steps < 2 and family != "walk":
-                continue  # rejected: the accepted draw's log2p stays an upper bound (see module doc)
-            if size_class == "regular" and n_bytes > TAPER_BYTES:  # thin tail: rows cannot be filled behind it
-                keep = (MAX_BYTES + 1 - n_bytes) / (MAX_BYTES + 1 - TAPER_BYTES)
-                if ch.rng.random() >= keep:
-                    continue
-                ch.log2p.append(math.log2(keep))
-            break
+        ch.log2p = []
+        counts["draws"] += 1
+        budget = LONG_MAX_BYTES if ch.coin(knobs.long_frac) else MAX_BYTES
+        family = ch.weighted(FAMILIES, _FAMILY_WEIGHTS)
+        info = gen_catalog(ch, knobs, budget) if family == "catalog" else gen_walk(ch, knobs, budget, family, earlier)
+        why = "no_walk" if info is None else rejection(info, budget, seen)
+        if why is not None:
+            counts["rejected"][why] = counts["rejected"].get(why, 0) + 1
+            counts["rejected_bits"] -= sum(ch.log2p)
+            failed += 1
+            if failed >= MAX_FAILED_DRAWS:
+                raise UserError(f"generator: {MAX_FAILED_DRAWS} draws in a row brought no new theorem after {len(parts)} "
+                                f"({n:,} of {n_chars:,} chars); these knobs cannot produce that many distinct theorems")
+            continue
+        failed = 0
+        text, concl, hyps = info["text"], info["concl"], info["hyp_eqs"]
+        seen.add(statement_class(info["structure"], hyps, concl))
         parts.append(text)
-        meta.append({"name": text[3:text.index(" : ")], "structure": structure, "family": family, "steps": steps,
-                     "n_bytes": n_bytes, "term_size": term_size, "log2p": ch.log2p})
-        if family == "walk" and concl[0] != concl[1]:  # only walks are cited: citation groups stay stars
-            earlier.setdefault(structure, []).append(make_rule(meta[-1]["name"], *_pattern_rename(*concl), "lemma"))
+        meta.append({"name": text[3:text.index(" : ")], "structure": info["structure"], "family": family,
+                     "steps": info["steps"], "rewrites": info["rewrites"], "premises": info["premises"],
+                     "hyps": len(hyps), "n_bytes": len(text.encode("utf-8")), "term_size": info["term_size"],
+                     "concl_size": info["concl_size"], "log2p": ch.log2p})
+        if family == "walk":  # only walks are cited: citation groups stay stars
+            earlier.setdefault(info["structure"], []).append(make_rule("walk", *_pattern_rename(*concl), "lemma"))
         n += len(text) + 2
         bar.update(len(text) + 2)
     bar.close()
+    counts["accepted"] = len(parts)
+    if stats is not None:
+        stats.update(counts)
     return "\n\n".join(parts) + "\n", meta
 
 
 def entropy_bound_bpb(meta, n_bytes) -> float:
-    """-Σ log2p / n_bytes: bits per byte a perfect model of the generator needs at most.
-    ([{'log2p': [-1.0, -3.0]}], 8) -> 0.5"""
+    """-Σ log2p / n_bytes over the kept certificates: the code length, in bits per byte, of the one
+    choice path that produced each of them. An upper bound on the generating process's entropy per
+    byte (a model that knew the generator could do at least this well), not a floor: it overcounts
+    rejected draws' normalisation, pick_until's retries and choices the text does not show (module
+    docstring). ([{'log2p': [-1.0, -3.0]}], 8) -> 0.5"""
     return -sum(sum(m["log2p"]) for m in meta) / max(1, n_bytes)
 
 
-def write_corpus(path=paths.CORPUS, seed=0, n_chars=PLAN_CHARS, progress=True) -> dict:
+def write_corpus(path=paths.CORPUS, seed=0, n_chars=PLAN_CHARS, progress=True, knobs: Knobs = Knobs()) -> dict:
     """Generate and write training.txt, training.meta.jsonl, training.manifest.json (atomically)."""
     path = Path(path)
-    text, meta = generate_corpus(seed, n_chars, progress)
+    text, meta = generate_corpus(seed, n_chars, progress, knobs)
     data = text.encode("utf-8")
     atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
     atomic_write_text(path, text)
     manifest = {"generator": "proofgpt", "version": GENERATOR_VERSION, "seed": seed, "chars": n_chars, "sha256": sha256_bytes(data),
-                "n_certificates": len(meta), "entropy_bound_bpb": entropy_bound_bpb(meta, len(data))}
+                "n_certificates": len(meta), "entropy_bound_bpb": entropy_bound_bpb(meta, len(data)), "knobs": asdict(knobs)}
     atomic_write_json(paths.manifest_path(path), manifest)
     return manifest
 

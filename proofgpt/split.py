@@ -5,7 +5,8 @@
 - boundaries: whole certificates go to one side; nothing is ever cut;
 - grouped: certificates whose theorem statements are identical (the `@T` text after ' : ')
   go to the same side, so val never asks for a theorem the model saw proved in train; and a
-  certificate that cites an earlier one as a lemma (`@P group_walk_12 : ...`) goes with it,
+  certificate that cites an earlier one as a lemma (`@P walk : x * 1 * y = x * y` names an
+  earlier `@T walk` with that statement up to renaming and swapped sides) goes with it,
   so train.txt and val.txt each verify on their own;
 - stratified: each structure × family stratum (from the meta sidecar; length quintiles for a
   corpus without one) sends ~val_frac of its characters to val;
@@ -32,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from proofgpt import paths
+from proofgpt.algebra import statement_class
 from proofgpt.certificate import name_of, read_corpus, read_meta, statement_of
 from proofgpt.errors import UserError
 from proofgpt.io import sha256_file, write_temp
+from proofgpt.terms import parse_equation
 
 TOLERANCE = 0.005  # |val chars / target - 1| the fix-up pass aims below
 
@@ -42,7 +45,8 @@ TOLERANCE = 0.005  # |val chars / target - 1| the fix-up pass aims below
 def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
     """Group ids (0..G-1, by first member) joining certificates that must share a side:
     identical theorem statements, and a certificate with each earlier one it cites as a lemma
-    (`@P name` equal to an earlier hypothesis-free `@T name`), so either side checks on its own.
+    (`@P name : S` naming an earlier hypothesis-free `@T name : S'`, S' = S up to renaming and
+    swapped sides; several theorems may share a name), so either side checks on its own.
 
     ["@T a : x = x...", "@T b : y = y...", "@T c : x = x...", "@T d : ...\n@P b : ..."] -> ([0, 1, 0, 1], 1)
     """
@@ -55,23 +59,33 @@ def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
         return i
 
     first_with_statement: dict[str, int] = {}
-    lemma_names: dict[str, int] = {}  # @T name -> certificate, for hypothesis-free theorems seen so far
+    lemma_names: dict[tuple, int] = {}  # (@T name, statement class) -> certificate, hypothesis-free theorems so far
+    known = set()  # their names
     n_links = 0
     for i, text in enumerate(texts):
         stmt = statement_of(text)
         j = first_with_statement.setdefault(stmt, i)
         parent[find(i)] = find(j)
         for line in text.split("\n"):
-            if line.startswith("@P ") and " : " in line:
-                cited = lemma_names.get(line[3:].split(" : ", 1)[0].strip())
+            if line.startswith("@P ") and " : " in line and line[3:].split(" : ", 1)[0].strip() in known:
+                cited = lemma_names.get(_lemma_key(*line[3:].split(" : ", 1)))
                 if cited is not None and find(cited) != find(i):
                     parent[find(i)] = find(cited)
                     n_links += 1
         name = name_of(text)
         if name is not None and "→" not in stmt:
-            lemma_names.setdefault(name, i)
+            lemma_names.setdefault(_lemma_key(name, stmt), i)
+            known.add(name)
     roots: dict[int, int] = {}
     return np.array([roots.setdefault(find(i), len(roots)) for i in range(len(texts))], dtype=np.int64), n_links
+
+
+def _lemma_key(name: str, stmt: str) -> tuple:
+    """('walk', 'a * 1 = a') -> ('walk', (None, 'v0 * 1 = v0')); the raw text if it does not parse."""
+    try:
+        return name.strip(), statement_class(None, [], parse_equation(stmt.strip()))
+    except ValueError:
+        return name.strip(), stmt.strip()
 
 
 def _length_strata(n_chars: np.ndarray) -> list[str]:

@@ -158,8 +158,8 @@ def test_prepare_generates_then_reuses_then_regenerates(tmp_path, capsys):
     assert r["verified_frac"] == 1.0
     assert 0 < r["entropy_bound_bpb"] < 8
     assert set(r["packing"]) == {512, 1024}
-    for p in r["packing"].values():  # close to what these lengths allow (~60 rows: one row is 1.7 %)
-        assert p["efficiency_bound"] - 0.05 <= p["efficiency"] <= p["efficiency_bound"]
+    for p in r["packing"].values():  # close to what these lengths allow (a loose bound at 1024: see test_pack)
+        assert p["efficiency_bound"] - 0.10 <= p["efficiency"] <= p["efficiency_bound"]
     assert abs(r["split"]["val_frac_actual"] / 0.1 - 1) < 0.05  # small corpus: a few dozen groups
     for f in ("training.txt", "training.meta.jsonl", "training.manifest.json", "train.txt", "val.txt", "split.json", "prepare.json"):
         assert (tmp_path / f).exists(), f

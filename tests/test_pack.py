@@ -192,6 +192,7 @@ def test_generated_corpus_packs_tightly():
     for ctx in (512, 1024):
         p = pack_proofs(texts, ctx=ctx)
         assert unpack(p) == texts
-        # best-fit decreasing lands within a few % of the rows no packing can go below
-        assert len(p) <= 1.03 * p.stats["lower_bound_rows"] + 2, p.stats
+        # best-fit decreasing lands near the rows no packing can go below (the bound counts bytes
+        # only: with most certificates over a third of a 1024 row it is loose there)
+        assert len(p) <= (1.03 if ctx == 512 else 1.10) * p.stats["lower_bound_rows"] + 2, p.stats
         assert p.stats["efficiency"] <= p.stats["efficiency_bound"] <= 1

@@ -7,6 +7,8 @@ import re
 
 from _certs import small_corpus
 
+from proofgpt.certificate import split_blocks
+
 from proofgpt.tptp import certificate_to_tptp, main, tptp_name
 
 from _certs import LEFT_CANCEL as SPEC_EXAMPLE  # the format's own example
@@ -70,11 +72,14 @@ def test_export_every_verified_theorem(tmp_path, capsys):
     files = sorted(out.glob("*.p"))
     assert len(files) == len(meta)  # the broken certificate is not exported
     assert f"wrote {len(meta)} TPTP problems" in capsys.readouterr().out
-    by_name = {m["name"]: m for m in meta}
+    by_line = {b.line: b.text for b in split_blocks(corpus.read_text(encoding="utf-8"))}
     for f in files[:300]:
         problem = f.read_text(encoding="utf-8")
         roles = structurally_ok(problem)
-        cert = text.split("\n\n")[list(by_name).index(f.stem)]
+        line = int(re.search(r" from \S+:(\d+)\n", problem).group(1))  # the header names the certificate's line
+        cert = by_line[line]
         premises = [ln[3:].split(" : ")[0] for ln in cert.splitlines() if ln.startswith("@P ")]
-        assert [n for n, r in roles if r == "axiom"] == premises
-        assert roles[-1] == (f.stem, "conjecture")
+        assert [n.rstrip("_") for n, r in roles if r == "axiom"] == [tptp_name(p) for p in premises]
+        goal, role = roles[-1]
+        assert role == "conjecture" and goal.startswith(tptp_name(cert[3:].split(" : ")[0]))
+        assert f.stem.startswith(goal.removesuffix("_goal"))  # theorem names repeat: walk.p, walk_2.p, ...
