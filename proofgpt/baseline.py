@@ -48,7 +48,7 @@ from proofgpt.check import check_certificate, read_prompt
 from proofgpt.errors import UserError
 from proofgpt.generate import tactic_text
 from proofgpt.io import atomic_write_json, atomic_write_text
-from proofgpt.terms import App, Atom, Var, canonical, match, positions, print_equation, variables
+from proofgpt.terms import App, Atom, Var, canonical, match, positions, print_equation, substitute, variables
 
 DEFAULT_BUDGET_GOALS = 10_000
 DEFAULT_BUDGET_S = 1.0
@@ -193,13 +193,30 @@ def _certificate(prompt, parents, meet) -> tuple[str, int]:
     return "\n".join(lines + ["rfl", "qed"]), len(left) + len(right)
 
 
-def _instances(prompt):
+def _instances(constants, goal):
     """Candidates for a variable the old side does not bind: the declared constants, then every
     other subterm of the goal, smallest first ('(a ⊔ a) ⊓ ⊥ = ⊥' -> a, ⊥, a ⊔ a, (a ⊔ a) ⊓ ⊥)."""
-    out = {Atom(c): None for c in prompt.constants}
-    subterms = {s: None for side in prompt.goal for _, s in positions(side)}
+    out = {Atom(c): None for c in constants}
+    subterms = {s: None for side in goal for _, s in positions(side)}
     out.update((s, None) for s in sorted(subterms, key=_size))
     return tuple(out)
+
+
+def rewrites_of(goal, premise, backward, args, constants) -> list[tuple]:
+    """Every goal one rewrite of `goal` (lhs, rhs) away by `rw [premise args]` (← when
+    backward), at any occurrence on either side; premise: (name, lhs, rhs, pattern variables in
+    order) as in check.Prompt. A variable neither args nor the old side binds takes each of
+    _instances. ('a * 1 = a * 1', mul_one forward) -> [(a, a * 1), (a * 1, a)]."""
+    name, lhs, rhs, order = premise
+    binding = dict(zip(order, args))
+    src, dst = (rhs, lhs) if backward else (lhs, rhs)
+    src, dst = substitute(src, binding), substitute(dst, binding)
+    bound = set(variables(src))
+    rule = _Rule(name, backward, src, dst, tuple(v for v in variables(dst) if v not in bound), tuple(order))
+    index, instances = _index([rule]), _instances(constants, goal)
+    left, right = goal
+    return ([(c, right) for c, _, _ in _children(left, _size(left), index, instances)]
+            + [(left, c) for c, _, _ in _children(right, _size(right), index, instances)])
 
 
 def prove(text: str, *, budget_goals: int = DEFAULT_BUDGET_GOALS, budget_s: float = DEFAULT_BUDGET_S,
@@ -211,7 +228,7 @@ def prove(text: str, *, budget_goals: int = DEFAULT_BUDGET_GOALS, budget_s: floa
     t0 = time.perf_counter()
     prompt = read_prompt(text)
     index = _index(_rules(prompt.premises))
-    instances = _instances(prompt)
+    instances = _instances(prompt.constants, prompt.goal)
     lhs, rhs = prompt.goal
     parents = ({lhs: None}, {rhs: None})  # per tree: term -> (parent, step) or None for the root
     expanded = generated = 0

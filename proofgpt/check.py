@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from proofgpt.algebra import CATALOG_FACTS, STRUCTURES, axioms_subset, canonical_statement, fact_statement
 from proofgpt.certificate import name_of, read_corpus, theorem_lemma
-from proofgpt.terms import (BINARY, POSTFIX, SYMBOLS, NAME_RE, ParseError, canonical, is_name, parse_args,
+from proofgpt.terms import (BINARY, OPERATORS, POSTFIX, SYMBOLS, NAME_RE, ParseError, canonical, is_name, parse_args,
                             parse_equation_tokens, rewrites_to, to_pattern, tokenize, variables)
 
 THEOREM_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.']*\Z")
@@ -145,6 +145,15 @@ def _tactic(text, index):
     except ParseError as e:
         raise _Reject(index, "syntax", f"rw instance: {e}", False) from None
     return "rw", name, backward, args
+
+
+def parse_tactic(text: str) -> tuple:
+    """A tactic line -> ('rw', premise, backward, instances) | ('symm', None, False, []) |
+    ('rfl', None, False, []); ValueError with the checker's reason when it does not read."""
+    try:
+        return _tactic(text.strip(), 0)
+    except _Reject as r:
+        raise ValueError(r.reason) from None
 
 
 def _read_header(lines):
@@ -311,40 +320,42 @@ def _verify(parsed, trust, lemmas):
             raise _Reject(i, "conclusion", "the first @G is not the conclusion of @T")
     for si, (i, tac, pname, backward, args) in enumerate(tactics):
         _, l0, r0, _ = goals[si]
-        if tac == "rfl":
-            if l0 != r0:
-                raise _Reject(i, "step", "rfl: the two sides of the goal differ")
-            continue
-        _, l1, r1, _ = goals[si + 1]
-        if tac == "symm":
-            if (l1, r1) != (r0, l0):
-                raise _Reject(i, "step", "symm: the next goal is not the goal with its sides swapped")
-            continue
-        p = table.get(pname)
-        if p is None:
-            raise _Reject(i, "step", f"rw [{pname}]: no premise {pname} (declare it with @P)")
-        plhs, prhs, order = p
-        if len(args) > len(order):
-            raise _Reject(i, "step", f"rw [{pname}]: {len(args)} instances for {len(order)} pattern variables")
-        binding = {}
-        for v, a in zip(order, args):
-            arg_names = {t.name for t in _atoms(a)}
-            bad = sorted(arg_names - consts)
-            if bad:
-                raise _Reject(i, "name", f"rw [{pname}]: instance '{bad[0]}' is not a declared constant")
-            binding[v] = a
-        src, dst = (prhs, plhs) if backward else (plhs, prhs)
-        if l0 == l1:
-            ok = rewrites_to(r0, r1, src, dst, binding) if r0 != r1 else (
-                rewrites_to(l0, l1, src, dst, binding) or rewrites_to(r0, r1, src, dst, binding))
-        elif r0 == r1:
-            ok = rewrites_to(l0, l1, src, dst, binding)
-        else:
-            raise _Reject(i, "step", f"rw [{pname}]: both sides of the goal changed (one rewrite per step)")
-        if not ok:
-            arrow = "← " if backward else ""
-            raise _Reject(i, "step", f"rw [{arrow}{pname}]: no single rewrite gives the next goal")
+        l1, r1 = (None, None) if tac == "rfl" else goals[si + 1][1:3]
+        err = _step_error(table, consts, (l0, r0), (tac, pname, backward, args), (l1, r1))
+        if err is not None:
+            raise _Reject(i, *err)
     return premise_err is None
+
+
+def _step_error(table, consts, goal, tactic, new_goal):
+    """None if `tactic` (parsed by _tactic) turns goal (lhs, rhs) into new_goal, else (kind, reason).
+    table: {premise name: (lhs, rhs, pattern variables in order)}, consts: the declared constants."""
+    (l0, r0), (tac, pname, backward, args), (l1, r1) = goal, tactic, new_goal
+    if tac == "rfl":
+        return None if l0 == r0 else ("step", "rfl: the two sides of the goal differ")
+    if tac == "symm":
+        return None if (l1, r1) == (r0, l0) else ("step", "symm: the next goal is not the goal with its sides swapped")
+    p = table.get(pname)
+    if p is None:
+        return "step", f"rw [{pname}]: no premise {pname} (declare it with @P)"
+    plhs, prhs, order = p
+    if len(args) > len(order):
+        return "step", f"rw [{pname}]: {len(args)} instances for {len(order)} pattern variables"
+    binding = {}
+    for v, a in zip(order, args):
+        bad = sorted({t.name for t in _atoms(a)} - consts)
+        if bad:
+            return "name", f"rw [{pname}]: instance '{bad[0]}' is not a declared constant"
+        binding[v] = a
+    src, dst = (prhs, plhs) if backward else (plhs, prhs)
+    if l0 == l1:
+        ok = rewrites_to(r0, r1, src, dst, binding) if r0 != r1 else (
+            rewrites_to(l0, l1, src, dst, binding) or rewrites_to(r0, r1, src, dst, binding))
+    elif r0 == r1:
+        ok = rewrites_to(l0, l1, src, dst, binding)
+    else:
+        return "step", f"rw [{pname}]: both sides of the goal changed (one rewrite per step)"
+    return None if ok else ("step", f"rw [{'← ' if backward else ''}{pname}]: no single rewrite gives the next goal")
 
 
 def _atoms(t):
@@ -412,6 +423,38 @@ def read_prompt(text: str) -> Prompt:
     consts = frozenset(constants)
     table = tuple((pname,) + _premise(pstmt, toks, consts)[:3] for _, pname, pstmt, toks in premises)
     return Prompt(tuple(s for _, s in lines[:k + 1]), name, structure, tuple(constants), table, (lhs, rhs))
+
+
+def check_step(prompt: Prompt, goal: str, tactic: str, new_goal: str | None = None) -> str | None:
+    """Is one step of a proof of `prompt` valid? None if `tactic` turns `goal` into `new_goal`
+    (goal texts without '@G '; no new goal after 'rfl'), else the reason, as the checker would
+    give it: the tactic and the new goal must parse, the new goal may use only the declared
+    constants and the structure's operators, and the step is checked by the checker's own rule.
+
+        >>> p = read_prompt("@T t : a * 1 = a\\n@C G : monoid\\n@C a : G\\n@P mul_one : x * 1 = x\\n@G a * 1 = a")
+        >>> check_step(p, "a * 1 = a", "rw [mul_one]", "a = a"), check_step(p, "a * 1 = a", "symm", "a = a * 1")
+        (None, None)
+        >>> check_step(p, "a * 1 = a", "rw [← mul_one]", "a = a")
+        'rw [← mul_one]: no single rewrite gives the next goal'
+    """
+    structure = STRUCTURES.get(prompt.structure)
+    consts = frozenset(prompt.constants)
+    allowed = (structure.operators if structure else OPERATORS) | _SYNTAX | consts
+    try:
+        parsed = _tactic(tactic.strip(), 0)
+        old = _equation(goal, 0, "@G")[:2]
+        new = (None, None)
+        if parsed[0] != "rfl":
+            if new_goal is None:
+                return f"{parsed[0]}: no next goal"
+            lhs, rhs, toks = _equation(new_goal, 0, "@G")
+            _check_tokens(toks, allowed, 0, "@G", names_ok=False)
+            new = (lhs, rhs)
+    except _Reject as r:
+        return r.reason
+    table = {name: (lhs, rhs, order) for name, lhs, rhs, order in prompt.premises}
+    err = _step_error(table, consts, old, parsed, new)
+    return None if err is None else err[1]
 
 
 def verdict_text(v) -> str:

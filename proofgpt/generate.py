@@ -219,6 +219,17 @@ def _fact_rule(fact: Fact) -> Rule:
     return _FACT_RULES[fact]
 
 
+def library_premises(structure: str) -> list[tuple[str, str]]:
+    """(name, statement as @P writes it) of every premise a certificate in `structure` may cite
+    without proving it: its axioms in table order, then the catalog lemmas it may use (the first
+    fact of each name). library_premises("monoid")[:2] -> [('mul_assoc', 'x * y * z = x * (y * z)'),
+    ('one_mul', '1 * x = x')]."""
+    out = {r.name: r.text for r in _AXIOM_RULES[structure]}
+    for fact in catalog_lemmas(structure):
+        out.setdefault(fact.name, _fact_rule(fact).text)
+    return list(out.items())
+
+
 # ----------------------------------------------------------------------------- steps and rendering
 
 def tactic_text(step) -> str:

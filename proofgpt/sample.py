@@ -120,29 +120,40 @@ def generate(model, prompts, max_new_tokens=DEFAULTS.max_new_tokens, temperature
         return [""] * len(prompts)
     out = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths: little padding
+    ctx = model.config.ctx
+    stop = lambda ids: _stopped(ids, stop_at_qed)  # noqa: E731
     try:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            done = _generate_batch(model, [encoded[i] for i in rows], max_new_tokens, temperature, top_k,
-                                   top_p, generator, stop_at_qed)
-            for i, text in zip(rows, done):
-                out[i] = text
+            limits = [min(max_new_tokens, ctx - len(encoded[i])) for i in rows]
+            done = sample_batch(model, [encoded[i] for i in rows], limits, temperature=temperature, top_k=top_k,
+                                top_p=top_p, generator=generator, stop=stop)
+            for i, (ids, _) in zip(rows, done):
+                if stop(encoded[i][-1:] + ids):
+                    while ids and ids[-1] == ord("\n"):
+                        ids = ids[:-1]
+                out[i] = decode(ids)
     finally:
         model.train(was_training)
     return out
 
 
-def _generate_batch(model, encoded, max_new_tokens, temperature, top_k, top_p, generator, stop_at_qed):
-    """One batch of generate(): prefill each distinct prompt once (left-padded), copy its cache
-    to the rows that asked for it, then sample one byte per active row per step."""
+@torch.no_grad()
+def sample_batch(model, encoded, limits, *, temperature, top_k, top_p, generator, stop):
+    """Sample a continuation of each row's prompt ids -> [(new ids, log-probability)], one per row.
+
+    Each distinct prompt is prefilled once (left-padded to the longest) and its cache copied to
+    the rows that asked for it; then one byte per active row per step. Row r stops after
+    limits[r] bytes or when stop(its prompt's last id + its new ids) is true. The log-probability
+    is the model's own (log-softmax of the raw logits, before temperature, top-k and top-p) of
+    the bytes drawn: what a search ranks continuations by. The model must be in eval mode.
+    """
     device = next(model.parameters()).device
-    ctx = model.config.ctx
     distinct = list(dict.fromkeys(tuple(ids) for ids in encoded))
     which = torch.tensor([distinct.index(tuple(ids)) for ids in encoded], device=device)  # (B,)
     T = max(len(d) for d in distinct)
     pad = [T - len(d) for d in distinct]
-    limit = [min(max_new_tokens, ctx - len(ids)) for ids in encoded]  # new bytes allowed per row
-    cache = KVCache(model.config, len(distinct), max_len=T + max(limit), device=device,
+    cache = KVCache(model.config, len(distinct), max_len=T + max(limits), device=device,
                     dtype=next(model.parameters()).dtype, pad=pad if any(pad) else None)
     idx = torch.tensor([[0] * p + list(d) for p, d in zip(pad, distinct)], dtype=torch.long, device=device)  # (U, T)
     logits, _ = model(idx, cache=cache)
@@ -150,23 +161,29 @@ def _generate_batch(model, encoded, max_new_tokens, temperature, top_k, top_p, g
     cache.select(which)
 
     new = [[] for _ in encoded]
-    done = [False] * len(encoded)
-    active = list(range(len(encoded)))  # rows in the cache, in cache order (some may be done)
+    logp = [0.0] * len(encoded)
+    done = [limit <= 0 for limit in limits]
+    active = [r for r in range(len(encoded)) if not done[r]]  # rows in the cache, in cache order (some may be done)
+    if len(active) < len(encoded):
+        cache.select(torch.tensor(active, dtype=torch.long, device=device))
+        logits = logits[active]
     step = 0
-    while True:
+    while active:
         nxt = sample_next(logits, temperature, top_k, top_p, generator)  # (B,)
+        lp = torch.log_softmax(logits.float(), dim=-1).gather(1, nxt[:, None])[:, 0]  # (B,)
         step += 1
-        for r, b in zip(active, nxt.tolist()):
+        for r, b, lp_b in zip(active, nxt.tolist(), lp.tolist()):
             if not done[r]:
                 new[r].append(b)
-                done[r] = len(new[r]) >= limit[r] or _stopped(encoded[r][-1:] + new[r], stop_at_qed)
+                logp[r] += lp_b
+                done[r] = len(new[r]) >= limits[r] or stop(encoded[r][-1:] + new[r])
         live = [j for j, r in enumerate(active) if not done[r]]
         if not live:
             break
         # Finished rows ride along (their bytes are ignored) until a quarter of the batch is
-        # done: dropping rows copies the whole cache. One that would pass its own ctx limit
+        # done: dropping rows copies the whole cache. One that would pass its own limit
         # at the next step forces the drop.
-        must = any(done[r] and step >= limit[r] for r in active)
+        must = any(done[r] and step >= limits[r] for r in active)
         if len(live) < len(active) and (must or len(live) <= 0.75 * len(active)):
             live_t = torch.tensor(live, device=device)
             cache.select(live_t)
@@ -174,14 +191,31 @@ def _generate_batch(model, encoded, max_new_tokens, temperature, top_k, top_p, g
             active = [active[j] for j in live]
         logits, _ = model(nxt[:, None], cache=cache)  # (B, 1, V)
         logits = logits[:, -1, :]  # (B, V)
+    return list(zip(new, logp))
 
-    texts = []
-    for r, ids in enumerate(new):
-        if _stopped(encoded[r][-1:] + ids, stop_at_qed):
-            while ids and ids[-1] == ord("\n"):
-                ids = ids[:-1]
-        texts.append(decode(ids))
-    return texts
+
+@torch.no_grad()
+def score_batch(model, prefix, continuations):
+    """The model's log-probability of each continuation (id lists) after the shared prefix ids:
+    the prefix is prefilled once, its cache copied to one row per continuation, and all
+    continuations (right-padded; causal attention keeps the pads out of the real bytes) run
+    in one forward. score_batch(m, ids, [[]]) -> [0.0]. The model must be in eval mode.
+    """
+    device = next(model.parameters()).device
+    n = max(len(c) for c in continuations)
+    cache = KVCache(model.config, 1, max_len=len(prefix) + n, device=device, dtype=next(model.parameters()).dtype)
+    logits, _ = model(torch.tensor([prefix], dtype=torch.long, device=device), cache=cache)
+    first = logits[:, -1:, :].expand(len(continuations), 1, -1)  # (C, 1, V): predicts each first byte
+    if n <= 1:
+        logits = first
+    else:
+        cache.select(torch.zeros(len(continuations), dtype=torch.long, device=device))
+        idx = torch.tensor([c[:-1] + [0] * (n - len(c)) for c in continuations], dtype=torch.long, device=device)
+        logits = torch.cat([first, model(idx[:, :n - 1], cache=cache)[0]], dim=1)  # (C, n, V)
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (C, n, V)
+    target = torch.tensor([c + [0] * (n - len(c)) for c in continuations], dtype=torch.long, device=device)  # (C, n)
+    mask = torch.tensor([[1.0] * len(c) + [0.0] * (n - len(c)) for c in continuations], device=device)  # (C, n)
+    return (logp.gather(2, target[:, :, None])[:, :, 0] * mask).sum(1).tolist()
 
 
 def main(argv=None) -> int:
