@@ -11,6 +11,9 @@ Sections (run in this order; `--only SECTION` runs one, `--quick` uses tiny shap
             isolation misses (residual adds, autograd bookkeeping)
   sample    greedy decoding to 512 tokens: KV cache vs full recompute; 8 prompts vs 1;
             proofgpt.sample.generate (the shipped sampler) on the same model
+  search    checker-guided search (proofgpt.search.prove, e = 8 candidate steps per expansion):
+            model tokens/s and expansions/s inside the search against sample.generate sampling
+            the same 8 rows of the same length (prefill, checking and bookkeeping are the cost)
   data      generator and checker chars/s on the 3.68M-char corpus; packing efficiency
   cuda      bf16 autocast and torch.compile on/off (skipped with the reason on a CPU machine)
 
@@ -42,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from proofgpt import paths
-from proofgpt.certificate import corpus_owner, split_blocks
+from proofgpt.certificate import corpus_owner, prompt_of, split_blocks
 from proofgpt.check import check_corpus
 from proofgpt.config import ModelConfig
 from proofgpt.env import device_name, git_commit
@@ -50,9 +53,10 @@ from proofgpt.generate import PLAN_CHARS, generate_corpus
 from proofgpt.io import atomic_write_json, atomic_write_text
 from proofgpt.model import GPT, MLP, CausalSelfAttention, KVCache, LayerNorm, RMSNorm
 from proofgpt.pack import pack_proofs
-from proofgpt.sample import generate
+from proofgpt.sample import generate, sampling_threads
+from proofgpt.search import MAX_STEP_TOKENS, prove
 
-SECTIONS = ("peak", "train", "modules", "sample", "data", "cuda")
+SECTIONS = ("peak", "train", "modules", "sample", "search", "data", "cuda")
 
 # the seed model shape (configs/seed.yaml, training plan) and the tiny one `--quick` uses
 SEED_SHAPE = dict(vocab_size=256, ctx=512, d_model=320, n_layers=8, n_heads=10, d_mlp=1280)
@@ -477,6 +481,47 @@ def bench_sample(res, args, state):
 
 
 # -----------------------------------------------------------------------------
+# search: the model inside the checker-guided search vs plain batched sampling
+
+def bench_search(res, args, state):
+    """Search each of a few short theorems with the untrained model (its steps are noise, so each
+    search is one expansion of e rows running to the step limit), alternating with
+    sample.generate on the same e rows and limit, so load bursts hit both alike. One thread, as
+    the prove command and the widget run it (sample.sampling_threads)."""
+    with sampling_threads(1):
+        _bench_search(res, args)
+
+
+def _bench_search(res, args):
+    e, n_theorems = 8, (2 if args.quick else 6)
+    model = make_model(args, dropout=0.0, ctx=512).eval()
+    blocks = split_blocks(generate_corpus(seed=0, n_chars=20_000)[0])
+    texts = sorted((b.text for b in blocks), key=lambda t: len(prompt_of(t)))[:n_theorems]
+    search_s = gen_s = 0.0
+    tokens = expansions = gen_tokens = 0
+    for i, text in enumerate([texts[0]] + texts):  # the first one warms up both paths, untimed
+        t0 = time.perf_counter()
+        r = prove(model, text, e=e, temperature=1.0, max_expansions=4)
+        t1 = time.perf_counter()
+        limit = min(MAX_STEP_TOKENS, model.config.ctx - len(prompt_of(text).encode("utf-8")))
+        generate(model, [prompt_of(text)] * e, max_new_tokens=limit, temperature=1.0, top_p=1.0,
+                       stop_at_qed=False)
+        t2 = time.perf_counter()
+        if i == 0:
+            continue
+        search_s, gen_s = search_s + t1 - t0, gen_s + t2 - t1
+        tokens, expansions = tokens + r.tokens, expansions + r.expansions
+        gen_tokens += e * limit  # no early stop: every row runs to the limit
+    search_tps, gen_tps = tokens / search_s, gen_tokens / gen_s
+    res.add("search", f"model tokens/s inside search (e {e})", search_tps, "tok/s",
+            f"sample.generate tokens/s, {e} rows", gen_tps)
+    res.add("search", "search expansions/s", expansions / search_s, "exp/s",
+            f"sample.generate calls/s, {e} rows", n_theorems / gen_s)
+    res.extra["search"] = dict(e=e, theorems=n_theorems, expansions=expansions, tokens=tokens, search_s=search_s,
+                               generate_tokens=gen_tokens, generate_s=gen_s)
+
+
+# -----------------------------------------------------------------------------
 # data: generator, checker, packing
 
 def load_corpus_text(args):
@@ -555,7 +600,7 @@ def bench_cuda(res, args, state):
 # -----------------------------------------------------------------------------
 
 RUNNERS = dict(peak=bench_peak, train=bench_train, modules=bench_modules, sample=bench_sample,
-               data=bench_data, cuda=bench_cuda)
+               search=bench_search, data=bench_data, cuda=bench_cuda)
 
 
 def write_results(res, info, args, out_dir):

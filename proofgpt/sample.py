@@ -9,6 +9,10 @@ torch.Generator, never the global RNG, so a seed reproduces a sample whatever el
 are sorted by length and left-padded within a batch (each row's positions start at its first
 real byte, pad slots are masked out), identical prompts (k samples of one theorem) are
 prefilled once and their cache copied to k rows, and finished rows leave the batch.
+The batch itself is `sample_batch` (token ids in, new ids and their log-probability out, any
+stop rule), which `proofgpt.search` also calls to propose e steps from one prefilled node;
+`score_batch` is its teacher-forced twin: the log-probability of given continuations after
+one shared prefix, in one forward.
 Trade-off: a padded prefill runs SDPA with an explicit mask (the unfused kernel) and wastes
 the pad slots; sorting keeps the padding small, and decoding rows together costs far less than
 one at a time (`make bench`, "batched sampling"). batch_size bounds the cache: each row keeps

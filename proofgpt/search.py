@@ -26,9 +26,10 @@ Budgets: expansions, model tokens (bytes sampled or scored after a prefix; never
 each row's limit is cut to what is left), and seconds (checked between expansions, so one
 expansion may overrun it).
 
-    >>> r = prove(model, "@T t : a * 1 = a\\n@C G : monoid\\n@C a : G\\n@P mul_one : x * 1 = x\\n@G a * 1 = a")
-    >>> r.found, r.certificate.splitlines()[-4:]   # with a model that has learned anything
-    (True, ['rw [mul_one]', '@G a = a', 'rfl', 'qed'])
+    r = prove(model, "@T t : a * 1 = a\\n@C G : monoid\\n@C a : G\\n@P mul_one : x * 1 = x\\n@G a * 1 = a")
+    r.found, r.certificate   # True, '...@G a * 1 = a\\nrw [mul_one]\\n@G a = a\\nrfl\\nqed' from a trained model
+
+    python -m proofgpt prove --run cpu --structure group "a * b⁻¹ * b = a"
 """
 
 import argparse

@@ -9,6 +9,13 @@ attributes (`.theorem`, `.temperature`, `.top_p`, `.top_k`, `.max_tokens`, `.but
     >>> s.button.click()
     >>> s.verdict.verified, "verified" in s.output.value
 
+**Prove** runs the checker-guided search (`proofgpt.search.prove`) instead of one sample: on
+the picked theorem with its premises, or, when `.theorem_text` holds a statement, on that
+statement in the `.structure` picked (theorem mode: the certificate cites what it uses).
+`.progress` counts expansions up to `.expansions`; the output shows the verified certificate,
+or the best partial proof with the checker's verdict on it (closed by `rfl`, the verdict says
+where it stops being a proof).
+
 Each part also carries a stable CSS class (`proofgpt-generate`, `proofgpt-temperature`,
 `proofgpt-output`, ...) for the JupyterLab browser test. Generation runs synchronously in
 the click handler: simpler than a thread, at the price of a busy kernel while a larger model
@@ -20,11 +27,13 @@ import html
 import ipywidgets as W
 from IPython.display import HTML
 
+from proofgpt.algebra import STRUCTURES
 from proofgpt.certificate import name_of, prompt_of
 from proofgpt.check import check_certificate, verdict_text  # noqa: F401 (notebooks call widgets.verdict_text)
 from proofgpt.config import SampleConfig
 from proofgpt.errors import UserError
 from proofgpt.sample import generate, sampling_threads
+from proofgpt.search import DEFAULT_EXPANSIONS, prove, theorem_text
 from proofgpt.workbook import verdict_html
 
 DEFAULTS = SampleConfig()
@@ -38,6 +47,11 @@ CSS = {
     "seed": "proofgpt-seed",
     "button": "proofgpt-generate",
     "output": "proofgpt-output",
+    "theorem_text": "proofgpt-theorem-text",
+    "structure": "proofgpt-structure",
+    "expansions": "proofgpt-expansions",
+    "prove_button": "proofgpt-prove",
+    "progress": "proofgpt-progress",
 }
 
 
@@ -71,17 +85,27 @@ class Sampler(W.VBox):
         self.max_tokens = W.IntText(value=min(max_tokens, ctx), description="max tokens", style=style, layout=W.Layout(width="200px"))
         self.seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
         self.button = W.Button(description="Generate", button_style="primary", icon="play")
-        self.output = W.HTML(value="<i>press Generate</i>")
+        self.theorem_text = W.Text(value="", placeholder="or a theorem of your own: a * b⁻¹ * b = a",
+                                   description="theorem", style=style, layout=W.Layout(width="520px"))
+        self.structure = W.Dropdown(options=list(STRUCTURES), value="group", description="structure", style=style)
+        self.expansions = W.IntText(value=DEFAULT_EXPANSIONS, description="expansions", style=style,
+                                    layout=W.Layout(width="200px"))
+        self.prove_button = W.Button(description="Prove", button_style="success", icon="search")
+        self.progress = W.IntProgress(value=0, min=0, max=DEFAULT_EXPANSIONS, description="search")
+        self.output = W.HTML(value="<i>press Generate or Prove</i>")
         for name, cls in CSS.items():
             getattr(self, name).add_class(cls)
         self.add_class("proofgpt-sampler")
         self.button.on_click(self._on_click)
-        self.completion, self.verdict, self.error = None, None, None
+        self.prove_button.on_click(self._on_prove)
+        self.completion, self.verdict, self.error, self.search_result = None, None, None, None
         super().__init__(
             [
                 self.theorem,
                 W.HBox([self.temperature, self.top_p]),
                 W.HBox([self.top_k, self.max_tokens, self.seed, self.button]),
+                W.HBox([self.theorem_text, self.structure]),
+                W.HBox([self.expansions, self.prove_button, self.progress]),
                 self.output,
             ]
         )
@@ -132,6 +156,53 @@ class Sampler(W.VBox):
             + _pre("ground truth", self.theorems[i])
             + "</div>"
         )
+
+    def prove(self):
+        """Search a proof of the free theorem (if any) or the picked one -> (SearchResult, verdict of
+        the certificate or of the best partial proof closed by rfl)."""
+        if self.expansions.value < 1:
+            raise UserError(f"expansions must be >= 1, got {self.expansions.value}")
+        if self.top_k.value < 0:
+            raise UserError(f"top-k must be >= 0 (0 = off), got {self.top_k.value}")
+        if self.theorem_text.value.strip():
+            text, mode = theorem_text(self.theorem_text.value.strip(), self.structure.value), "theorem"
+        else:
+            text, mode = self.prompts[self.theorem.value], "premises"
+        self.progress.max, self.progress.value = self.expansions.value, 0
+
+        def step(stats):
+            self.progress.value = stats["expansions"]
+
+        with sampling_threads(1):
+            r = prove(self.model, text, prompt_mode=mode, max_expansions=self.expansions.value,
+                      temperature=self.temperature.value, top_p=self.top_p.value,
+                      top_k=self.top_k.value if self.top_k.value > 0 else None, seed=self.seed.value, on_expand=step)
+        verdict = r.verdict if r.found else check_certificate(r.best_partial + "rfl\nqed", trust_premises=mode == "premises")
+        return r, verdict
+
+    def _on_prove(self, _button=None):
+        self.prove_button.disabled = True
+        self.output.value = "<i>searching…</i>"
+        try:
+            self.search_result, self.verdict = self.prove()
+            self.error = None
+        except Exception as e:  # a statement that does not parse, a bad budget, ... is shown, not raised
+            self.search_result, self.verdict, self.error = None, None, f"{type(e).__name__}: {e}"
+            self.output.value = f'<span class="proofgpt-error" style="color:#cf222e">error: {html.escape(self.error)}</span>'
+            return
+        finally:
+            self.prove_button.disabled = False
+        r = self.search_result
+        stats = (f"{r.expansions} expansions, {r.tokens:,} tokens, {r.elapsed_s:.1f} s, "
+                 f"{r.valid} of {r.proposed} proposed steps valid")
+        if r.found:
+            head, body = f"proved in {r.steps} steps ({stats})", _pre("certificate", r.certificate)
+        else:
+            head = f"no proof within budget ({r.reason}; {stats})"
+            body = _pre(f"best partial proof ({r.best_partial_steps} steps), closed by rfl", r.best_partial + "rfl\nqed")
+        self.output.value = (f'<div class="proofgpt-search">{html.escape(head)}</div>'
+                             f"<div>verdict: {verdict_html(self.verdict)}</div>"
+                             f'<div style="display:flex;gap:16px">{body}</div>')
 
     def result(self):
         """The output area as a static IPython HTML object (what an executed report keeps)."""

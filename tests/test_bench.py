@@ -88,6 +88,17 @@ def test_sampling_and_data_rows(quick_run):
 
 
 @pytest.mark.slow
+def test_search_rows_are_rates_of_the_same_runs(quick_run):
+    _, payload, _ = quick_run
+    tokens, expansions = rows_of(payload, "search")
+    d = payload["details"]["search"]
+    assert tokens["value"] == pytest.approx(d["tokens"] / d["search_s"])
+    assert tokens["ref_value"] == pytest.approx(d["generate_tokens"] / d["generate_s"])
+    assert expansions["value"] == pytest.approx(d["expansions"] / d["search_s"])
+    assert expansions["ref_value"] == pytest.approx(d["theorems"] / d["generate_s"])
+
+
+@pytest.mark.slow
 def test_table_markdown_and_machine_info(quick_run):
     stdout, payload, md = quick_run
     assert "measurement" in stdout and "ratio" in stdout

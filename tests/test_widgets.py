@@ -106,3 +106,55 @@ def test_result_is_static_html(model):
     with mock.patch("proofgpt.widgets.generate", return_value=["rfl\nqed"]):
         s.button.click()
     assert s.result().data == s.output.value
+
+
+# ----------------------------------------------------------------------------- Prove
+
+def test_prove_parts_have_stable_css_classes(model):
+    s = widgets.sampler(model, [CERT])
+    for part, cls in (("prove_button", "proofgpt-prove"), ("theorem_text", "proofgpt-theorem-text"),
+                      ("structure", "proofgpt-structure"), ("progress", "proofgpt-progress")):
+        assert cls in getattr(s, part)._dom_classes
+    assert "boolean_algebra" in s.structure.options
+
+
+def test_prove_with_the_untrained_model_shows_the_partial_proof_and_progress(model):
+    """The real search on the picked theorem: no proof from noise, but the progress bar counts
+    every expansion and the output shows the partial proof with the checker's verdict."""
+    s = widgets.sampler(model, [CERT, CERT2], seed=1)
+    s.expansions.value = 2
+    s.prove_button.click()
+    r = s.search_result
+    assert s.error is None, s.error
+    assert not r.found and r.expansions >= 1
+    assert s.progress.value == r.expansions and s.progress.max == 2
+    assert "no proof within budget" in s.output.value and "best partial proof" in s.output.value
+    assert "rfl: the two sides of the goal differ" in s.output.value  # the checker's verdict on it
+    assert not s.prove_button.disabled
+
+
+def test_prove_a_free_theorem_in_the_picked_structure(model):
+    """A statement in the text box goes to the search in theorem mode, in the structure picked;
+    a found certificate is shown verified."""
+    cert = "@T thm : a * 1 = a\n@C M : monoid\n@C a : M\n@P mul_one : x * 1 = x\n@G a * 1 = a\nrw [mul_one]\n@G a = a\nrfl\nqed"
+    found = widgets.check_certificate(cert)
+    result = mock.Mock(found=True, certificate=cert, verdict=found, steps=1, expansions=1, tokens=40,
+                       elapsed_s=0.1, valid=1, proposed=8)
+    s = widgets.sampler(model, [CERT2])
+    s.theorem_text.value = "a * 1 = a"
+    s.structure.value = "monoid"
+    with mock.patch("proofgpt.widgets.prove", return_value=result) as search:
+        s.prove_button.click()
+    text = search.call_args.args[1]
+    assert text.startswith("@T thm : a * 1 = a\n@C M : monoid") and search.call_args.kwargs["prompt_mode"] == "theorem"
+    assert "proved in 1 steps" in s.output.value and "proofgpt-verdict-verified" in s.output.value
+
+
+@pytest.mark.parametrize("statement,structure", [("a * = a", "group"), ("a ⊓ b = a", "group")])
+def test_prove_a_bad_free_theorem_is_shown_not_raised(model, statement, structure):
+    s = widgets.sampler(model, [CERT])
+    s.theorem_text.value = statement
+    s.structure.value = structure
+    s.prove_button.click()
+    assert s.search_result is None and s.error and "proofgpt-error" in s.output.value
+    assert not s.prove_button.disabled
