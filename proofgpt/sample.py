@@ -263,14 +263,16 @@ def main(argv=None) -> int:
         if not 0 <= args.theorem < len(blocks):
             raise UserError(f"{val}: --theorem {args.theorem} out of range (0..{len(blocks) - 1})")
         prompt = prompt_of(blocks[args.theorem].text)
+        where = f"{val}: theorem {args.theorem}'s prompt"
     else:
         prompt = args.prompt if args.prompt is not None else "@T"
+        where = "prompt"
     if not prompt:
         raise UserError("--prompt is empty: give at least one character (e.g. '@T')")
     ctx, s = model.config.ctx, meta["cfg"].sample
     n_prompt = len(encode(prompt))
     if n_prompt >= ctx:
-        raise UserError(f"prompt ({n_prompt} bytes) fills the model's ctx {ctx}")
+        raise UserError(f"{where} ({n_prompt} bytes) fills the model's ctx {ctx}")
     if args.max_tokens is not None and n_prompt + args.max_tokens > ctx:
         raise UserError(f"prompt ({n_prompt} bytes) + --max-tokens {args.max_tokens} > the model's ctx {ctx}")
     pick = lambda given, default: default if given is None else given  # noqa: E731

@@ -28,7 +28,7 @@ import ipywidgets as W
 from IPython.display import HTML
 
 from proofgpt.algebra import STRUCTURES
-from proofgpt.certificate import name_of, prompt_of
+from proofgpt.certificate import prompt_of
 from proofgpt.check import check_certificate, verdict_text  # noqa: F401 (notebooks call widgets.verdict_text)
 from proofgpt.config import SampleConfig
 from proofgpt.errors import UserError
@@ -73,7 +73,7 @@ class Sampler(W.VBox):
         ctx = getattr(getattr(model, "config", None), "ctx", 1024)
         style = {"description_width": "90px"}
         self.theorem = W.Dropdown(
-            options=[(f"{i}: {name_of(t) or t.partition(chr(10))[0][:40]}", i) for i, t in enumerate(self.theorems)],
+            options=[(f"{i}: {t.partition(chr(10))[0][3:80]}", i) for i, t in enumerate(self.theorems)],
             value=0 if self.theorems else None,
             description="theorem",
             style=style,

@@ -343,7 +343,7 @@ def test_sample_analysis_sampler_in_jupyterlab(smoke_run, lab, page):
     picker = page.locator(".proofgpt-theorem select")
     i_theorem = 1 if picker.evaluate("e => e.selectedIndex") == 0 else 0
     label = picker.locator("option").nth(i_theorem).text_content().replace("\xa0", " ")  # ipywidgets: nbsp
-    name = label.split(": ", 1)[1]  # "1: left_cancel" (widgets.Sampler's labels)
+    name = label.split(": ", 1)[1]  # "1: walk : a * b = ..." (widgets.Sampler's labels: the @T line; names repeat)
     picker.select_option(index=i_theorem)
     # the keyboard moves the focused noUiSlider handle one step per press
     handle = page.locator(".proofgpt-temperature .noUi-handle")

@@ -44,7 +44,7 @@ def test_parts_have_stable_css_classes(model):
     assert "proofgpt-temperature" in s.temperature._dom_classes
     assert "proofgpt-output" in s.output._dom_classes
     assert "proofgpt-sampler" in s._dom_classes
-    assert [label for label, _ in s.theorem.options] == ["0: mul_one_test", "1: one_mul_test"]
+    assert [label for label, _ in s.theorem.options] == ["0: mul_one_test : a * 1 = a", "1: one_mul_test : 1 * b = b"]
     assert s.max_tokens.value <= model.config.ctx
 
 
