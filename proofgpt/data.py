@@ -1,9 +1,19 @@
 """The data stage: what `make data` prepares, and the files a run trains and evaluates on.
 
 `prepare` / `python -m proofgpt data prepare` (= `make data`): generate data/training.txt when
-it is absent or ours (never a user's file), check it, split it, and print verified %, the
-entropy bound, packing efficiency and generate/check speeds; the numbers also go to
-data/prepare.json.
+it is absent or ours (never a user's file), check it, split it, write the held-out test sets
+beside the split, and print verified %, the entropy bound, packing efficiency and
+generate/check speeds; the numbers also go to data/prepare.json.
+
+Held-out test sets (only for a generated corpus), each from its own generator seed and sharing
+no statement class with train, val or each other: `test` (in distribution, TEST_CERTS
+certificates), `test-long` (every proof has more rewrites than any train proof has tactic lines;
+half as many, ~1.7 kB each) and `test-facts` (only the catalog facts generate.WITHHELD_FACTS,
+which train and val never hold in any instantiation). data/test.json records their sha256, seeds,
+knobs and what was withheld. The meta sidecars of val, test and test-facts carry `shortest`: the
+fewest rewrites the blind search baseline finds (bidirectional BFS, baseline.SHORTEST_BUDGET_GOALS
+expansions, no time limit, so the same on any machine) or null when it finds none; train's and
+test-long's do not (too slow for `make data`; test-long's proofs are beyond that budget anyway).
 
 `run_data(cfg, run_dir)`: the corpus and train/val split a run uses -- the split beside the
 corpus when it was made from this very file with the run's seed and fraction (what `make data`
@@ -15,13 +25,17 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from proofgpt import check, generate, pack, paths, split
-from proofgpt.certificate import corpus_owner, read_corpus, read_manifest, read_meta
+from proofgpt import baseline, check, generate, pack, paths, split
+from proofgpt.certificate import corpus_owner, read_corpus, read_manifest, read_meta, split_blocks, statement_class_of
 from proofgpt.config import RunConfig
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, sha256_file
+from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+
+TEST_SETS = ("test", "test-long", "test-facts")
+TEST_CERTS = 1000  # certificates in test and test-facts; test-long has half as many (~4x longer, slower to make)
 
 
 def _why_regenerate(corpus: Path, seed: int, n_chars: int) -> str | None:
@@ -39,7 +53,8 @@ def _why_regenerate(corpus: Path, seed: int, n_chars: int) -> str | None:
     return None
 
 
-def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, corpus=None, out_dir=None, progress: bool = True) -> dict:
+def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, corpus=None, out_dir=None, progress: bool = True,
+            test_certs: int = TEST_CERTS) -> dict:
     """Generate (when absent, or ours with another seed/size/generator version), check, split and pack; print and return the numbers.
 
     A data/training.txt the generator did not write is the user's: it is read, never touched.
@@ -86,6 +101,15 @@ def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, c
 
     split_manifest = split.split_corpus(corpus, out_dir, seed=seed, blocks=blocks)
     result["split"] = {k: split_manifest[k] for k in ("n_certificates", "n_bytes", "val_frac_actual", "stratified_by")}
+    if result["owner"] == "ours" and meta is not None:
+        t0 = time.perf_counter()
+        result["test_sets"] = write_test_sets(blocks, out_dir, seed, progress, test_certs)
+        result["test_sets_s"] = time.perf_counter() - t0
+    else:
+        for name in TEST_SETS:  # stale sets from an earlier generated corpus would not match this one
+            for stale in (out_dir / f"{name}.txt", paths.meta_path(out_dir / f"{name}.txt")):
+                stale.unlink(missing_ok=True)
+        (out_dir / "test.json").unlink(missing_ok=True)
 
     train_texts = [b.text for b in read_corpus(out_dir / "train.txt")]
     result["packing"] = {}
@@ -99,6 +123,53 @@ def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, c
     _print_prepare(result, report)
     atomic_write_json(out_dir / "prepare.json", result)
     return result
+
+
+def _add_shortest(meta_path, texts) -> list:
+    """Add `shortest` (baseline.shortest_proof_lens) to every row of a meta sidecar, rewritten in place."""
+    rows = [json.loads(line) for line in meta_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row, n in zip(rows, baseline.shortest_proof_lens(texts), strict=True):
+        row["shortest"] = n
+    atomic_write_text(meta_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return rows
+
+
+def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_certs: int = TEST_CERTS) -> dict:
+    """Generate test, test-long and test-facts (n_certs certificates each, test-long half as many;
+    module docstring) into out_dir, add `shortest` to them and to val.meta.jsonl, write
+    data/test.json -> its contents."""
+    seen = {statement_class_of(b.text) for b in blocks}  # train and val
+    train_meta = read_meta(out_dir / "train.txt")
+    long_min = max(m["steps"] for m in train_meta) + 1  # more rewrites than any train proof has tactic lines
+    plans = {
+        "test": (generate.Knobs(), "kept", n_certs),
+        "test-long": (generate.Knobs(long_frac=1.0, long_steps=long_min, steps=(long_min, long_min + 12),
+                                     min_rewrites=long_min), "kept", n_certs // 2),
+        "test-facts": (generate.Knobs(), "withheld", n_certs),
+    }
+    sets = {}
+    for i, (name, (knobs, facts, n_certs)) in enumerate(plans.items(), start=1):
+        text, meta = generate.generate_corpus(seed + i, n_chars=10**9, progress=progress, knobs=knobs, facts=facts,
+                                              exclude=frozenset(seen), n_certs=n_certs)
+        texts = [b.text for b in split_blocks(text)]
+        seen.update(statement_class_of(t) for t in texts)
+        if name != "test-long":  # beyond the sidecar budget by construction: all null, and the slowest to learn that
+            for m, n in zip(meta, baseline.shortest_proof_lens(texts), strict=True):
+                m["shortest"] = n
+        path = out_dir / f"{name}.txt"
+        atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
+        atomic_write_text(path, text)
+        sets[name] = {"file": path.name, "sha256": sha256_bytes(text.encode("utf-8")), "seed": seed + i,
+                      "n_certificates": len(meta), "facts": facts, "knobs": asdict(knobs)}
+    val = [b.text for b in read_corpus(out_dir / "val.txt")]
+    _add_shortest(paths.meta_path(out_dir / "val.txt"), val)
+    manifest = {"generator_version": generate.GENERATOR_VERSION, "sets": sets,
+                "withheld_facts": list(generate.WITHHELD_FACTS), "long_min_rewrites": long_min,
+                "shortest": {"mode": "bfs", "budget_goals": baseline.SHORTEST_BUDGET_GOALS, "budget_s": None,
+                             "in": ["val", "test", "test-facts"]},
+                "disjoint": "no statement class is shared by train, val, test, test-long and test-facts"}
+    atomic_write_json(out_dir / "test.json", manifest)
+    return manifest
 
 
 def _print_prepare(r: dict, report) -> None:
@@ -116,6 +187,12 @@ def _print_prepare(r: dict, report) -> None:
     sp = r["split"]
     print(f"  split              train {sp['n_certificates']['train']:,} / val {sp['n_certificates']['val']:,} certificates, "
           f"val {sp['val_frac_actual']:.3%} of chars (stratified by {sp['stratified_by']})")
+    if "test_sets" in r:
+        sets = r["test_sets"]["sets"]
+        print("  held-out sets      " + ", ".join(f"{k} {v['n_certificates']:,}" for k, v in sets.items())
+              + f" certificates (data/test.json; {r['test_sets_s']:.0f} s with the baseline's shortest proofs)")
+    else:
+        print("  held-out sets      none: test, test-long and test-facts are drawn from the generator, not from your file")
     for c, p in r["packing"].items():
         print(f"  packing ctx {c:<5}  {p['efficiency']:.2%} of row tokens are real ({p['n_rows']:,} rows, {p['n_split']:,} certificates "
               f"split; no packing of these lengths beats {p['efficiency_bound']:.2%})")

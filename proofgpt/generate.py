@@ -60,10 +60,11 @@ from proofgpt.certificate import corpus_owner
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes
 from proofgpt.terms import (BINARY, POSTFIX, SYMBOLS, App, Atom, Var, canonical, match, names, parse_args, parse_equation,
-                            positions, print_arg, print_equation, print_term, replace, size, substitute, variables)
+                            positions, print_arg, print_equation, print_term, replace, size, substitute, to_pattern,
+                            variables)
 
 PLAN_CHARS = 3_680_000  # the training plan: the corpus is ~3.68M characters
-GENERATOR_VERSION = 3  # stored in the manifest; bump whenever the output for a seed changes
+GENERATOR_VERSION = 4  # stored in the manifest; bump whenever the output for a seed changes
 MAX_BYTES = 511  # the usual budget: certificate + "\n\n" fits a ctx-512 row (513 tokens)
 LONG_MAX_BYTES = 2048  # the long-proof budget (Knobs.long_frac of draws): split across ~4 rows by the packer
 MAX_FAILED_DRAWS = 5_000  # draws in a row without a new theorem before generate_corpus gives up
@@ -241,12 +242,13 @@ def tactic_text(step) -> str:
     return "rw [" + "".join(parts) + "]"
 
 
-def _premise_lines(rules_used, structure, hyps):
-    """@P lines: axioms in the structure's table order, then lemmas by first use, then h1..hk."""
-    axioms = [r for r in rules_used if r.kind == "axiom"]
+def _premise_lines(rules, structure, hyps):
+    """@P lines: axioms in the structure's table order, then lemmas by name and statement, then
+    h1..hk; the order tells nothing about which rules the proof uses (distractors included)."""
+    axioms = [r for r in rules if r.kind == "axiom"]
     order = list(STRUCTURES[structure].axioms)
     axioms.sort(key=lambda r: order.index(r.name))
-    lemmas = [r for r in rules_used if r.kind == "lemma"]
+    lemmas = sorted((r for r in rules if r.kind == "lemma"), key=lambda r: (r.name, r.text))
     hyp_lines = [(f"h{i + 1}", print_equation(*h)) for i, h in enumerate(hyps)]
     return [(r.name, r.text) for r in axioms + lemmas] + hyp_lines
 
@@ -300,7 +302,8 @@ _PROOFS = {}
 
 
 def prove_fact(fact: Fact):
-    """Run a catalog script -> (hyps, concl, premises, steps), goals computed by first-instance rewriting."""
+    """Run a catalog script -> (hyps, concl, rules it cites but hypotheses, steps), goals computed by
+    first-instance rewriting."""
     key = (fact.name, fact.structure)
     if key in _PROOFS:
         return _PROOFS[key]
@@ -328,26 +331,23 @@ def prove_fact(fact: Fact):
             used.append(rule)
     if goal[0] != goal[1]:
         raise ValueError(f"{fact.name}: script ends at {print_equation(*goal)}, not x = x")
-    out = (hyps, concl, _premise_lines([r for r in used if r.kind != "hyp"], fact.structure, hyps), steps)
+    out = (hyps, concl, tuple(r for r in used if r.kind != "hyp"), steps)
     _PROOFS[key] = out
     return out
 
 
-def catalog_certificate(fact: Fact, name=None, mapping=None) -> str:
-    """The fact's certificate, its constants replaced by `mapping` terms: ({a: b * c}) -> text."""
-    hyps, concl, premises, steps = prove_fact(fact)
+def catalog_certificate(fact: Fact, name=None, mapping=None, extra=()) -> str:
+    """The fact's certificate, its constants replaced by `mapping` terms ({a: b * c}), with the
+    `extra` rules (distractors) listed among its premises -> text."""
+    hyps, concl, rules, steps = prove_fact(fact)
     if mapping:
         sub = lambda t: substitute(t, mapping)  # noqa: E731
         hyps = [(sub(l), sub(r)) for l, r in hyps]
         concl = (sub(concl[0]), sub(concl[1]))
         steps = [((tac[0], tac[1], tac[2], tuple(sub(a) for a in tac[3])) if tac[0] == "rw" else tac,
                   (sub(g[0]), sub(g[1]))) for tac, g in steps]
-        premises = [(n, print_equation(*hyps[int(n[1:]) - 1]) if _is_hyp(n) else t) for n, t in premises]
+    premises = _premise_lines(list(rules) + [r for r in extra if r not in rules], fact.structure, hyps)
     return render(name or fact.name, fact.structure, hyps, concl, premises, steps)
-
-
-def _is_hyp(name):
-    return name[0] == "h" and name[1:].isdigit()
 
 
 # ----------------------------------------------------------------------------- difficulty knobs
@@ -359,16 +359,22 @@ class Knobs:
     A walk takes `steps[0]` rewrites when it can, then each further one with probability
     `steps_decay`, at most `steps[1]`; it stops earlier at a dead end or when one more goal line
     might not fit its byte budget (MAX_BYTES; LONG_MAX_BYTES for a share `long_frac` of the draws,
-    which take at least `long_steps` rewrites). Every field is recorded in the manifest.
+    which take at least `long_steps` rewrites). `distractors` premises are drawn from the
+    structure's axioms and citable catalog lemmas and listed beside the ones the proof uses (a
+    drawn one the proof uses anyway is listed once), so the prompt does not give the proof's
+    rules away; each costs ~30 bytes of the budget. A draw with fewer than `min_rewrites`
+    rewrites is thrown away (test-long). Every field is recorded in the manifest.
     """
 
-    steps: tuple = (4, 24)  # rewrite steps a walk takes: at least (when it can; catalog facts too), at most
+    steps: tuple = (4, 20)  # rewrite steps a walk takes: at least (when it can; catalog facts too), at most
     steps_decay: float = 0.7  # probability of each further step past steps[0]
     long_frac: float = 0.025  # share of draws allowed up to LONG_MAX_BYTES: the long-proof tail
     long_steps: int = 12  # the least a long draw takes
     ops: tuple = (1, 2)  # operator nodes in a walk's starting term: uniform in this range
     growth: int = 3  # nodes a term may grow past the largest starting term of its size
     hyps: tuple = (1, 3)  # hypotheses of a `hyp` theorem: uniform in this range
+    distractors: tuple = (1, 2)  # extra premises listed in the prompt: uniform in this range (~30 bytes each)
+    min_rewrites: int = 0  # draws with fewer rewrites are thrown away
 
 
 # ----------------------------------------------------------------------------- random terms and walks
@@ -509,25 +515,80 @@ def walk_proof(ch, terms, steps):
     return out
 
 
+# ----------------------------------------------------------------------------- premises and facts
+
+# Catalog facts held out of the main corpus in every instantiation -- as theorems, as cited lemmas,
+# as distractor premises, and as what a walk happens to prove -- and used alone for the test-facts
+# set: 7 of the 63, spread over the structures, none cited by another fact's script.
+WITHHELD_FACTS = ("mul_mul_mul_comm", "inv_inv", "mul_right_cancel", "neg_eq_of_add_eq_zero_right",
+                  "add_add_add_comm", "inf_sup_right", "compl_sup")
+FACT_SETS = ("kept", "withheld")  # generate_corpus(facts=...): every fact but the withheld, or only them
+
+
+def allowed_facts(facts: str) -> frozenset:
+    """The catalog facts a corpus may use: 'kept' -> the 56 not withheld, 'withheld' -> the 7."""
+    if facts not in FACT_SETS:
+        raise ValueError(f"facts must be one of {FACT_SETS}, got {facts!r}")
+    return frozenset(f for f in CATALOG_FACTS if (f.name in WITHHELD_FACTS) == (facts == "withheld"))
+
+
+def distractors(ch, structure, knobs, allowed, proving=None) -> list[Rule]:
+    """knobs.distractors premises drawn without replacement from the structure's axioms and its
+    citable catalog lemmas in `allowed` (never `proving`, the fact a catalog certificate proves)."""
+    pool = list(_AXIOM_RULES[structure])
+    pool += [_fact_rule(f) for f in catalog_lemmas(structure) if f in allowed and f is not proving]
+    k = ch.choice(range(knobs.distractors[0], knobs.distractors[1] + 1))
+    return [pool.pop(ch.choice(range(len(pool)))) for _ in range(min(k, len(pool)))]
+
+
+_PATTERNS = {}
+
+
+def is_instance(fact: Fact, structure, hyps, concl) -> bool:
+    """True iff the statement (hyps → concl in `structure`) is an instance of the fact, sides
+    swapped or not, each of the fact's hypotheses matching one of hyps: for inv_inv (a⁻¹⁻¹ = a),
+    ('group', [], (b * c = (b * c)⁻¹⁻¹)) -> True."""
+    if not axioms_subset(STRUCTURES[fact.structure], STRUCTURES[structure]):
+        return False
+    if fact not in _PATTERNS:
+        eqs = [parse_equation(e) for e in fact.statement.split("→")]
+        _PATTERNS[fact] = [(to_pattern(lhs, ()), to_pattern(rhs, ())) for lhs, rhs in eqs]
+    *hyp_pats, concl_pat = _PATTERNS[fact]
+
+    def fits(pat, eq, b):
+        for lhs, rhs in (eq, eq[::-1]):
+            b2 = match(pat[0], lhs, dict(b))
+            if b2 is not None and match(pat[1], rhs, b2) is not None:
+                yield b2
+
+    def rest(i, b, left):
+        return i == len(hyp_pats) or any(rest(i + 1, b2, left - {j}) for j in left for b2 in fits(hyp_pats[i], hyps[j], b))
+
+    return any(rest(0, b, frozenset(range(len(hyps)))) for b in fits(concl_pat, concl, {}))
+
+
 # ----------------------------------------------------------------------------- families
 
 FAMILIES = ("catalog", "walk", "lemma", "hypothesis")
-_FAMILY_WEIGHTS = (2, 4, 2, 2)
+_FAMILY_WEIGHTS = {"kept": (2, 4, 2, 2), "withheld": (1, 0, 1, 0)}  # withheld facts: proved, or cited by walks
 _THEOREM_NAME = {"walk": "walk", "lemma": "lemma", "hypothesis": "hyp"}  # catalog: the fact's name
 _STRUCTURE_NAMES = list(STRUCTURES)
 
 
 def _info(text, structure, proof, premises, concl, hyps, terms):
     """The per-certificate facts generate_corpus checks and records in the meta sidecar."""
+    cited = {tac[1] for tac, _ in proof if tac[0] == "rw"}
     return {"text": text, "structure": structure, "concl": concl, "hyp_eqs": hyps,
             "steps": len(proof) + 1, "rewrites": sum(tac[0] == "rw" for tac, _ in proof),
-            "premises": [n for n, _ in premises], "term_size": max(size(t) for t in terms),
-            "concl_size": [size(concl[0]), size(concl[1])]}
+            "premises": [n for n, _ in premises], "distractors": sum(n not in cited for n, _ in premises),
+            "term_size": max(size(t) for t in terms), "concl_size": [size(concl[0]), size(concl[1])]}
 
 
-def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
-    """A walk, lemma or hypothesis certificate (see the module docstring) -> info dict, or None."""
+def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None, allowed=frozenset(CATALOG_FACTS)):
+    """A walk, lemma or hypothesis certificate (see the module docstring) -> info dict, or None.
+    Lemmas are cited from `allowed` catalog facts (and `earlier` walks)."""
     structure = ch.choice(_STRUCTURE_NAMES)
+    listed = distractors(ch, structure, knobs, allowed)
     least, most = knobs.steps
     if budget > MAX_BYTES:
         least = max(least, knobs.long_steps)
@@ -537,9 +598,11 @@ def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
     rules = list(_AXIOM_RULES[structure])
     first, hyps = None, []
     if family == "lemma":
-        pool = [_fact_rule(f) for f in catalog_lemmas(structure)]
+        pool = [_fact_rule(f) for f in catalog_lemmas(structure) if f in allowed]
         pool += [r for s, rs in (earlier or {}).items() if axioms_subset(STRUCTURES[s], STRUCTURES[structure])
                  for r in rs[-20:]]
+        if not pool:
+            return None
         lemma = ch.choice(pool)
         rd = ch.choice(rule_dirs(lemma))
         p = ch.choice([p for p, _ in positions(t0)])
@@ -549,7 +612,7 @@ def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
         rules.append(lemma)
     max_size = max(size(t0), 2 * n_ops + 1) + knobs.growth
     rdirs = [rd for r in rules for rd in rule_dirs(r)]
-    est = 40 + 4 * _nbytes(t0)
+    est = 40 + 4 * _nbytes(t0) + sum(len(r.text) + len(r.name) + 8 for r in listed)
     aim = (least, most, knobs.steps_decay)
     if family == "hypothesis":
         n_hyps = ch.choice(range(knobs.hyps[0], knobs.hyps[1] + 1))
@@ -579,7 +642,7 @@ def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
             if rd.rule not in used:
                 used.append(rd.rule)
         hyps = hyps[: sum(r.kind == "hyp" for r in used)]
-        premises = _premise_lines([r for r in used if r.kind != "hyp"], structure, hyps)
+        premises = _premise_lines([r for r in used if r.kind != "hyp"] + [r for r in listed if r not in used], structure, hyps)
         concl = (terms[0], terms[-1])
         text = render(_THEOREM_NAME[family], structure, hyps, concl, premises, proof)
         if len(text.encode("utf-8")) <= budget or (family == "lemma" and len(steps) == 1):
@@ -589,9 +652,10 @@ def gen_walk(ch, knobs: Knobs, budget, family="walk", earlier=None):
     return None
 
 
-def gen_catalog(ch, knobs: Knobs, budget):
-    """A catalog fact, its constants instantiated with random terms, named as the fact -> info, or None."""
-    facts = [f for f in (_REGULAR_FACTS if budget <= MAX_BYTES else CATALOG_FACTS) if _REWRITES[f] >= knobs.steps[0]]
+def gen_catalog(ch, knobs: Knobs, budget, allowed=frozenset(CATALOG_FACTS)):
+    """An `allowed` catalog fact, its constants instantiated with random terms, named as the fact -> info, or None."""
+    facts = [f for f in (_REGULAR_FACTS if budget <= MAX_BYTES else CATALOG_FACTS)
+             if _REWRITES[f] >= knobs.steps[0] and f in allowed]
     if not facts:
         return None
     fact = ch.choice(facts)
@@ -606,12 +670,14 @@ def gen_catalog(ch, knobs: Knobs, budget):
         mapping[c] = random_term(ch, fact.structure, consts, ch.weighted(ops, weights))
     if len(set(mapping.values())) < len(mapping):
         return None  # two constants made equal: often trivial (mul_left_cancel with b = c)
-    hyps, concl, premises, steps = prove_fact(fact)
+    listed = distractors(ch, fact.structure, knobs, allowed, fact)
+    hyps, concl, rules, steps = prove_fact(fact)
     sub = lambda t: substitute(t, mapping)  # noqa: E731
     terms = [sub(t) for _, g in steps for t in g]
-    text = catalog_certificate(fact, fact.name, mapping)
-    return _info(text, fact.structure, steps, premises, (sub(concl[0]), sub(concl[1])),
-                 [(sub(l), sub(r)) for l, r in hyps], terms)
+    hyps = [(sub(l), sub(r)) for l, r in hyps]
+    text = catalog_certificate(fact, fact.name, mapping, listed)
+    premises = _premise_lines(list(rules) + [r for r in listed if r not in rules], fact.structure, hyps)
+    return _info(text, fact.structure, steps, premises, (sub(concl[0]), sub(concl[1])), hyps, terms)
 
 
 _BASE_BYTES = {f: len(catalog_certificate(f).encode()) for f in CATALOG_FACTS}
@@ -621,12 +687,15 @@ _REWRITES = {f: sum(step != "symm" for step in f.script) for f in CATALOG_FACTS}
 
 # ----------------------------------------------------------------------------- the corpus
 
-def rejection(info, budget, seen) -> str | None:
-    """Why a drawn certificate is thrown away, or None: 'too_long', 'trivial' (t = t), 'hypothesis'
-    (the conclusion is one of the hypotheses up to renaming and swapped sides), 'duplicate'
-    (its statement class is in `seen`)."""
+def rejection(info, budget, seen, knobs: Knobs = Knobs(), withheld=()) -> str | None:
+    """Why a drawn certificate is thrown away, or None: 'too_long', 'short' (fewer than
+    knobs.min_rewrites rewrites), 'trivial' (t = t), 'hypothesis' (the conclusion is one of the
+    hypotheses up to renaming and swapped sides), 'duplicate' (its statement class is in `seen`),
+    'withheld' (an instance of one of the `withheld` facts)."""
     if len(info["text"].encode("utf-8")) > budget:
         return "too_long"
+    if info["rewrites"] < knobs.min_rewrites:
+        return "short"
     concl, hyps = info["concl"], info["hyp_eqs"]
     if concl[0] == concl[1]:
         return "trivial"
@@ -634,29 +703,37 @@ def rejection(info, budget, seen) -> str | None:
         return "hypothesis"
     if statement_class(info["structure"], hyps, concl) in seen:
         return "duplicate"
+    if any(is_instance(f, info["structure"], hyps, concl) for f in withheld):
+        return "withheld"
     return None
 
 
-def generate_corpus(seed=0, n_chars=PLAN_CHARS, progress=False, knobs: Knobs = Knobs(), stats: dict | None = None):
+def generate_corpus(seed=0, n_chars=PLAN_CHARS, progress=False, knobs: Knobs = Knobs(), stats: dict | None = None,
+                    facts: str = "kept", exclude=frozenset(), n_certs: int | None = None):
     """-> (text, meta): certificates separated by one blank line, ending with '\\n', until the text
-    has at least n_chars characters; meta holds one record per certificate. At most one certificate
-    per statement class (algebra.statement_class); draws are repeated until the size is reached,
-    and a UserError is raised when MAX_FAILED_DRAWS draws in a row bring nothing new. `stats`, if
+    has at least n_chars characters (or holds n_certs certificates); meta holds one record per certificate. At most one certificate
+    per statement class (algebra.statement_class), and none of a class in `exclude` (another
+    set's); draws are repeated until the size is reached, and a UserError is raised when
+    MAX_FAILED_DRAWS draws in a row bring nothing new. `facts`: 'kept' uses every catalog fact but
+    WITHHELD_FACTS and proves no instance of those, 'withheld' proves and cites only them. `stats`, if
     given, is filled with draw counts: {'draws', 'accepted', 'rejected': {why: n}, 'rejected_bits'}."""
     ch = Chooser(seed)
     parts, meta, n = [], [], 0
-    seen = set()  # statement classes emitted so far
+    allowed = allowed_facts(facts)
+    withheld = [f for f in CATALOG_FACTS if f not in allowed] if facts == "kept" else []
+    seen = set(exclude)  # statement classes emitted so far, or not to be emitted
     earlier = {}  # structure -> [Rule] of emitted walks (citable lemmas, all named `walk`)
     counts = {"draws": 0, "accepted": 0, "rejected": {}, "rejected_bits": 0.0}
     failed = 0
     bar = tqdm(total=n_chars, desc="generate", unit="char", unit_scale=True, disable=not progress, mininterval=0.5)
-    while n < n_chars:
+    while n < n_chars and (n_certs is None or len(parts) < n_certs):
         ch.log2p = []
         counts["draws"] += 1
         budget = LONG_MAX_BYTES if ch.coin(knobs.long_frac) else MAX_BYTES
-        family = ch.weighted(FAMILIES, _FAMILY_WEIGHTS)
-        info = gen_catalog(ch, knobs, budget) if family == "catalog" else gen_walk(ch, knobs, budget, family, earlier)
-        why = "no_walk" if info is None else rejection(info, budget, seen)
+        family = ch.weighted(FAMILIES, _FAMILY_WEIGHTS[facts])
+        info = (gen_catalog(ch, knobs, budget, allowed) if family == "catalog"
+                else gen_walk(ch, knobs, budget, family, earlier, allowed))
+        why = "no_walk" if info is None else rejection(info, budget, seen, knobs, withheld)
         if why is not None:
             counts["rejected"][why] = counts["rejected"].get(why, 0) + 1
             counts["rejected_bits"] -= sum(ch.log2p)
@@ -671,6 +748,7 @@ def generate_corpus(seed=0, n_chars=PLAN_CHARS, progress=False, knobs: Knobs = K
         parts.append(text)
         meta.append({"name": text[3:text.index(" : ")], "structure": info["structure"], "family": family,
                      "steps": info["steps"], "rewrites": info["rewrites"], "premises": info["premises"],
+                     "distractors": info["distractors"],
                      "hyps": len(hyps), "n_bytes": len(text.encode("utf-8")), "term_size": info["term_size"],
                      "concl_size": info["concl_size"], "log2p": ch.log2p})
         if family == "walk":  # only walks are cited: citation groups stay stars

@@ -3,8 +3,9 @@
     python -m proofgpt data split [--input data/training.txt] [--out-dir data] [--seed 0] [--val-frac 0.1]
 
 - boundaries: whole certificates go to one side; nothing is ever cut;
-- grouped: certificates whose theorem statements are identical (the `@T` text after ' : ')
-  go to the same side, so val never asks for a theorem the model saw proved in train; and a
+- grouped: certificates of one statement class (certificate.statement_class_of: same structure,
+  statement the same up to renaming, swapped sides and hypothesis order) go to the same side, so
+  val never asks for a theorem the model saw proved in train, renamed or turned around; and a
   certificate that cites an earlier one as a lemma (`@P walk : x * 1 * y = x * y` names an
   earlier `@T walk` with that statement up to renaming and swapped sides) goes with it,
   so train.txt and val.txt each verify on their own;
@@ -34,7 +35,7 @@ import numpy as np
 
 from proofgpt import paths
 from proofgpt.algebra import statement_class
-from proofgpt.certificate import name_of, read_corpus, read_meta, statement_of
+from proofgpt.certificate import name_of, read_corpus, read_meta, statement_class_of, statement_of
 from proofgpt.errors import UserError
 from proofgpt.io import sha256_file, write_temp
 from proofgpt.terms import parse_equation
@@ -43,12 +44,13 @@ TOLERANCE = 0.005  # |val chars / target - 1| the fix-up pass aims below
 
 
 def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
-    """Group ids (0..G-1, by first member) joining certificates that must share a side:
-    identical theorem statements, and a certificate with each earlier one it cites as a lemma
+    """Group ids (0..G-1, by first member) joining certificates that must share a side: one
+    statement class (a statement that does not parse: its text), and a certificate with each
+    earlier one it cites as a lemma
     (`@P name : S` naming an earlier hypothesis-free `@T name : S'`, S' = S up to renaming and
     swapped sides; several theorems may share a name), so either side checks on its own.
 
-    ["@T a : x = x...", "@T b : y = y...", "@T c : x = x...", "@T d : ...\n@P b : ..."] -> ([0, 1, 0, 1], 1)
+    ["@T a : x * 1 = x...", "@T b : y = y * y...", "@T c : z = z * 1...", "@T d : ...\n@P b : ..."] -> ([0, 1, 0, 1], 1)
     """
     parent = list(range(len(texts)))
 
@@ -58,13 +60,17 @@ def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
             i = parent[i]
         return i
 
-    first_with_statement: dict[str, int] = {}
+    first_with_statement: dict = {}  # statement class -> its first certificate
     lemma_names: dict[tuple, int] = {}  # (@T name, statement class) -> certificate, hypothesis-free theorems so far
     known = set()  # their names
     n_links = 0
     for i, text in enumerate(texts):
         stmt = statement_of(text)
-        j = first_with_statement.setdefault(stmt, i)
+        try:
+            key = statement_class_of(text)
+        except ValueError:
+            key = stmt
+        j = first_with_statement.setdefault(key, i)
         parent[find(i)] = find(j)
         for line in text.split("\n"):
             if line.startswith("@P ") and " : " in line and line[3:].split(" : ", 1)[0].strip() in known:

@@ -2,8 +2,10 @@
 
 One function, `corpus_stats`, serves `python -m proofgpt data stats FILE` (as tables and ASCII
 histograms, or JSON) and notebook 01 (as plots): counts by structure x family, per-certificate
-length, steps and term size with their summaries and histograms, marker and tactic counts, the
-byte distribution and the entropy figures.
+length, steps and term size with their summaries and histograms, distinct statement classes,
+marker and tactic counts, the byte distribution and the entropy figures; and, where the meta
+sidecar has `shortest` (val and the test sets after `make data`), the blind search baseline's
+shortest proofs and its solve rate by proof length.
 
     python -m proofgpt data stats data/training.txt [--json]
 """
@@ -16,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 
-from proofgpt.certificate import Block, read_corpus, read_meta, structure_of
+from proofgpt.certificate import Block, read_corpus, read_meta, statement_class_of, statement_of, structure_of
 from proofgpt.generate import entropy_bound_bpb
 
 MARKERS = ("@T", "@C", "@P", "@G")
@@ -69,6 +71,25 @@ def _summary(values) -> dict:
     return dict(min=int(v.min()), median=float(np.median(v)), mean=float(v.mean()), max=int(v.max()))
 
 
+def statement_class_key(text: str):
+    """certificate.statement_class_of, or the statement text when it does not parse."""
+    try:
+        return statement_class_of(text)
+    except ValueError:
+        return statement_of(text)
+
+
+def baseline_by_steps(meta) -> dict:
+    """The baseline's solve rate by proof length from meta `shortest` (None: not found):
+    [{'steps': 3, 'shortest': 2}, {'steps': 3, 'shortest': None}] -> {3: {'total': 2, 'found': 1}}"""
+    out = {}
+    for m in sorted(meta, key=lambda m: m["steps"]):
+        row = out.setdefault(m["steps"], {"total": 0, "found": 0})
+        row["total"] += 1
+        row["found"] += m["shortest"] is not None
+    return out
+
+
 def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
     """Counts, distributions, markers and byte frequencies of a corpus (Blocks or strings).
 
@@ -111,6 +132,7 @@ def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
     n_chars = sum(len(t) for t in texts)
     stats = dict(
         n_certificates=len(texts),
+        n_classes=len({statement_class_key(t) for t in texts}),
         n_chars=n_chars,
         n_bytes=sum(n_bytes),
         n_file_bytes=len(file_bytes),
@@ -142,6 +164,12 @@ def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
     )
     if meta is not None and all("log2p" in m for m in meta):
         stats["entropy_bound_bpb"] = entropy_bound_bpb(meta, len(file_bytes))
+    if meta is not None and all("shortest" in m for m in meta):
+        found = [m["shortest"] for m in meta if m["shortest"] is not None]
+        stats["cert_shortest"] = [m["shortest"] for m in meta]
+        stats["shortest_hist"] = histogram(found)
+        stats["baseline_found_frac"] = len(found) / max(1, len(meta))
+        stats["baseline_by_steps"] = baseline_by_steps(meta)
     return stats
 
 
@@ -156,6 +184,7 @@ def format_stats(stats: dict, title: str = "corpus") -> str:
     out = [
         f"{title}: {stats['n_certificates']:,} certificates, {stats['n_chars']:,} chars, "
         f"{stats['n_file_bytes']:,} bytes (structure/family from {stats['labels_from']})",
+        f"distinct statement classes: {stats['n_classes']:,} (same structure, statement up to renaming and swapped sides)",
         "",
     ]
     # structure × family table
@@ -170,6 +199,13 @@ def format_stats(stats: dict, title: str = "corpus") -> str:
         s = stats[key]
         out += ["", f"{label}: min {s['min']}, median {s['median']:.0f}, mean {s['mean']:.1f}, max {s['max']}"]
         out += _bar_rows(stats[f"{key}_hist"])
+    if "baseline_by_steps" in stats:
+        out += ["", f"blind search baseline (BFS, goals budget only): found a proof for {stats['baseline_found_frac']:.1%}; "
+                "shortest proof found (rewrites):"]
+        out += _bar_rows(stats["shortest_hist"])
+        out += ["by proof length (tactic lines, rfl included): found / total"]
+        out += [f"  {k:>11} | {v['found']:,} / {v['total']:,} ({v['found'] / v['total']:.0%})"
+                for k, v in stats["baseline_by_steps"].items()]
     mk = stats["markers"]
     out += ["", "markers: " + "  ".join(f"{k} {v:,}" for k, v in mk.items())]
     n_tac = max(1, sum(stats["tactics"].values()))
@@ -178,7 +214,8 @@ def format_stats(stats: dict, title: str = "corpus") -> str:
     out += [f"  {b['char']:>6} {b['count']:>10,}  {b['frac']:6.2%}" for b in stats["byte_top"]]
     out += ["", f"unigram entropy: {stats['unigram_bpb']:.4f} bits/byte"]
     if "entropy_bound_bpb" in stats:
-        out.append(f"entropy bound (generator's choices): {stats['entropy_bound_bpb']:.4f} bits/byte")
+        out.append(f"entropy bound (generator's choices): {stats['entropy_bound_bpb']:.4f} bits/byte, an upper bound on "
+                   "the generator's per-byte entropy (not a floor no model can beat)")
     return "\n".join(out)
 
 

@@ -27,7 +27,7 @@ from proofgpt.certificate import lemma_table, read_manifest, read_meta, read_tex
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
-from proofgpt.data import run_data
+from proofgpt.data import TEST_SETS, run_data
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems, evaluate_run
 from proofgpt.generate import entropy_bound_bpb
@@ -35,6 +35,7 @@ from proofgpt.io import atomic_write_json, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import batch, pack_proofs, unpack
 from proofgpt.sample import sampling_threads
+from proofgpt.stats import corpus_stats, statement_class_key
 from proofgpt.train import train
 
 PLAN_PARAMS = (10e6, 12e6)  # the training plan: "Approximately 10-12M parameters"
@@ -217,8 +218,48 @@ def verdict_summary(examples: list) -> list:
     return [{"label": ex["label"], "verdict": verdict_text(ex["verdict"])} for ex in examples]
 
 
+def held_out_stats(wb: Workbook) -> dict:
+    """stats.corpus_stats of val and of each held-out test set beside it that exists: {name: stats}."""
+    out = {}
+    for name in ("val",) + TEST_SETS:
+        path = wb.val.parent / f"{name}.txt"
+        if path.exists():
+            out[name] = corpus_stats(read_texts(path), read_meta(path))
+    return out
+
+
+def baseline_rows(held: dict) -> list:
+    """The blind search's solve rate by proof length (tactic lines) per set, from meta `shortest`:
+    {"val": {"baseline_by_steps": {3: {"total": 4, "found": 3}}}} -> [{"proof lines": 3, "val": "3/4 (75%)"}]"""
+    rows = {}
+    for name, st in held.items():
+        for k, v in st.get("baseline_by_steps", {}).items():
+            rows.setdefault(int(k), {"proof lines": int(k)})[name] = f"{v['found']}/{v['total']} ({v['found'] / v['total']:.0%})"
+    return [rows[k] for k in sorted(rows)]
+
+
 # --------------------------------------------------------------------------------------------
 # 02 split and packing
+
+
+def test_set_rows(wb: Workbook) -> list:
+    """data/test.json as rows {set, certificates, seed, facts, sha256}; [] when there are no held-out sets."""
+    path = wb.val.parent / "test.json"
+    if not path.exists():
+        return []
+    m = json.loads(path.read_text(encoding="utf-8"))
+    return [{"set": k, "certificates": v["n_certificates"], "seed": v["seed"], "facts": v["facts"],
+             "sha256": v["sha256"][:16] + "…"} for k, v in m["sets"].items()]
+
+
+def shared_classes(wb: Workbook) -> list:
+    """Statement classes two sets share, for every pair of train, val and the held-out sets present:
+    rows {a, b, shared} (all 0 for a `make data` output)."""
+    sets = {"train": wb.train, "val": wb.val}
+    sets.update({n: wb.val.parent / f"{n}.txt" for n in TEST_SETS if (wb.val.parent / f"{n}.txt").exists()})
+    classes = {k: {statement_class_key(t) for t in read_texts(p)} for k, p in sets.items()}
+    names = list(classes)
+    return [{"a": a, "b": b, "shared": len(classes[a] & classes[b])} for i, a in enumerate(names) for b in names[i + 1:]]
 
 
 def read_split(wb: Workbook) -> dict:

@@ -24,7 +24,7 @@ from proofgpt.generate import (GENERATOR_VERSION, MAX_BYTES, Chooser, Knobs, ent
 from proofgpt.pack import pack_proofs
 from proofgpt.terms import parse_equation
 
-META_KEYS = {"name", "structure", "family", "steps", "rewrites", "premises", "hyps", "n_bytes", "term_size", "concl_size",
+META_KEYS = {"name", "structure", "family", "steps", "rewrites", "premises", "distractors", "hyps", "n_bytes", "term_size", "concl_size",
              "log2p"}
 
 
