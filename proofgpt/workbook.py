@@ -20,19 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from IPython.display import HTML
+from IPython.display import HTML, display
 
 from proofgpt import paths
-from proofgpt.certificate import lemma_table, read_manifest, read_meta, read_texts, statement_of
+from proofgpt.certificate import lemma_table, read_texts, statement_of
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
-from proofgpt.data import run_data
+from proofgpt.data import corpus_entropy_bound, run_data
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems, evaluate_run
-from proofgpt.generate import entropy_bound_bpb
 from proofgpt.io import atomic_write_json, read_jsonl
 from proofgpt.model import GPT
+from proofgpt.plots import training_curves
 from proofgpt.pack import batch, pack_proofs, unpack
 from proofgpt.sample import sampling_threads
 from proofgpt.train import train
@@ -340,16 +340,31 @@ def read_metrics(run_dir) -> list:
     return read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
-def train_or_load(wb: Workbook) -> dict:
+def train_or_load(wb: Workbook, live: bool = True) -> dict:
     """Load a finished run, resume an interrupted one, or train from scratch: whichever applies.
-    (Notebook 04, the training notebook, calls this; the others only load what it left.)"""
+    (Notebook 04, the training notebook, calls this; the others only load what it left.)
+    live: redraw the curves in the cell's output at every evaluation while it trains."""
     metrics = read_metrics(wb.run_dir)
     if any(r.get("kind") == "stop" for r in metrics):
         return {"action": "loaded finished run", "run_dir": str(wb.run_dir)}
     resume = (wb.run_dir / "ckpt" / "last.pt").exists()
     t0 = time.time()
-    result = train(wb.cfg, wb.run_dir, resume=resume, progress=True)
+    handle = display(HTML("<i>live curves: drawn at each evaluation</i>"), display_id=True) if live else None
+    redraw = None if handle is None else live_curves(handle, wb.run_dir, entropy_bound(wb))
+    result = train(wb.cfg, wb.run_dir, resume=resume, progress=True, on_eval=redraw)
+    if handle is not None:  # the final figure is the notebook's own next section: one figure, one place
+        handle.update(HTML("<i>training finished: the final curves are under Curves</i>"))
     return {"action": "resumed" if resume else "trained", "run_dir": str(wb.run_dir), "elapsed_s": round(time.time() - t0, 1), "result": result}
+
+
+def live_curves(handle, run_dir, entropy_bound_bpb=None):
+    """An on_eval callback for train(): redraw plots.training_curves from metrics.jsonl into an
+    IPython display handle (JupyterLab and papermill both update it in place)."""
+
+    def redraw(eval_row):
+        handle.update(training_curves(read_metrics(run_dir), entropy_bound_bpb))
+
+    return redraw
 
 
 def training_summary(metrics: list) -> dict:
@@ -396,12 +411,8 @@ def checkpoint_rows(run_dir) -> list:
 
 
 def entropy_bound(wb: Workbook):
-    """The corpus's entropy bound in bits/byte (its manifest, else its meta sidecar), or None for a user's corpus."""
-    manifest = read_manifest(wb.corpus) or {}
-    if manifest.get("entropy_bound_bpb") is not None:
-        return manifest["entropy_bound_bpb"]
-    meta = read_meta(wb.corpus)
-    return None if meta is None else entropy_bound_bpb(meta, wb.corpus.stat().st_size)
+    """The corpus's entropy bound in bits/byte (data.entropy_bound), or None for a user's corpus."""
+    return corpus_entropy_bound(wb.corpus)
 
 
 # --------------------------------------------------------------------------------------------
