@@ -27,6 +27,7 @@ COMMANDS = {
     "sample": ("proofgpt.sample:main", "sample from a checkpoint (temperature, top-k, top-p)"),
     "evaluate": ("proofgpt.evaluate:main", "complete val theorems, check them, measure memorization -> eval.json"),
     "report": ("proofgpt.report:main", "execute the five notebooks with papermill into reports/<profile>/<run>/"),
+    "sweep": ("proofgpt.sweep:main", "one run and report per point of a grid of overrides/profiles, then a comparison"),
     "bench": ("proofgpt.bench:main", "speed and memory benchmarks, printed as ratios -> reports/bench/"),
 }
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from IPython.display import HTML, display
+from IPython.display import HTML, Markdown, display
 
 from proofgpt import paths
 from proofgpt.certificate import lemma_table, read_texts, statement_of
@@ -28,6 +28,7 @@ from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
 from proofgpt.data import corpus_entropy_bound, run_data
+from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems, evaluate_run
 from proofgpt.io import atomic_write_json, read_jsonl
@@ -500,3 +501,51 @@ def flat_rows(d: dict, prefix: str = "", skip=("samples",)) -> list:
 
 def val_certificates(wb: Workbook) -> list:
     return read_texts(wb.val)
+
+
+# --------------------------------------------------------------------------------------------
+# sweep comparison (notebooks/sweep_comparison.ipynb; `proofgpt sweep` writes the same table as markdown)
+
+
+def read_sweep(sweep_dir) -> dict:
+    """reports/<sweep>/ (a name or a directory) -> {"dir", "name", "points": {point: {"profile",
+    "overrides", "summary", "metrics"}}}; a point not yet reported has an empty summary and metrics."""
+    path = Path(sweep_dir) if sweep_dir and (Path(sweep_dir).is_absolute() or "/" in str(sweep_dir)) \
+        else paths.REPORTS_DIR / str(sweep_dir)
+    if not sweep_dir or not (path / "sweep.json").exists():
+        found = sorted(p.parent.name for p in paths.REPORTS_DIR.glob("*/sweep.json"))
+        raise UserError(f"{path}: no sweep.json; set sweep_dir to a sweep under {paths.REPORTS_DIR} "
+                        f"(found: {', '.join(found) or 'none; run `python -m proofgpt sweep` first'})")
+    sweep = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
+    sweep["points"] = {p.pop("point"): p for p in sweep["points"]}
+    for point, p in sweep["points"].items():
+        summary_path = path / point / "summary.json"
+        p["summary"] = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+        p["metrics"] = read_metrics(p["summary"]["run_dir"]) if p["summary"] else []
+    bounds = [p["summary"].get("entropy_bound_bpb") for p in sweep["points"].values()]
+    return {"dir": str(path), "entropy_bound_bpb": next((b for b in bounds if b is not None), None), **sweep}
+
+
+def sweep_rows(sweep: dict) -> list:
+    """One row per point: its profile and overrides, the headline numbers of its summary.json, the diagnosis."""
+    rows = []
+    for point, p in sweep["points"].items():
+        s = p["summary"]
+        rows.append({"point": point, "profile": p["profile"], "params": s.get("n_params"),
+                     "val loss": s.get("val_loss"), "val bpb": s.get("val_bpb"), "train/val gap": s.get("train_val_gap"),
+                     "best step": s.get("best_step"), "verified %": s.get("verified_pct"),
+                     "diagnosis": (s.get("diagnosis") or {}).get("kind", "not run yet")})
+    return rows
+
+
+def sweep_metrics(sweep: dict) -> dict:
+    """{point: its metrics.jsonl rows}, for plots.sweep_curves."""
+    return {point: p["metrics"] for point, p in sweep["points"].items()}
+
+
+def sweep_diagnoses(sweep: dict):
+    """Each point's diagnosis (diagnose.Diagnosis.markdown, as summary.md has it) under its name."""
+    parts = [f"### {point}\n\n{Diagnosis(**p['summary']['diagnosis']).markdown()}"
+             for point, p in sweep["points"].items() if p["summary"].get("diagnosis")]
+    return Markdown("\n\n".join(parts) or "no point has a report yet")
+
