@@ -3,7 +3,10 @@
     python -m proofgpt report --profile cpu [--run NAME] [--seed 0] [--timeout S] [-p key=value ...]
 
 writes reports/<profile>/<run>/{01..05}_*.ipynb (executed, outputs kept), an .html export of
-each, and summary.md + summary.json. The numbers in the summary are read from what the stages
+each, and summary.md + summary.json (with the plan's diagnosis, diagnose.py). On a terminal it
+shows a bar over each notebook's cells and, while a kernel trains, one over the training steps
+read from metrics.jsonl (`follow_training`); `execute` is the one papermill call (sweep.py uses it
+for its comparison notebook). The numbers in the summary are read from what the stages
 already wrote into runs/<run>/ (config.json, metrics.jsonl, eval.json) and from the JSON each
 notebook leaves in runs/<run>/nb/: the report computes nothing of its own.
 

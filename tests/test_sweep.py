@@ -52,6 +52,20 @@ def test_points_file(tmp_path):
         sweep.resolve(points)
 
 
+def test_the_readme_s_plan_sweep_resolves():
+    """configs/sweeps/plan-cpu.yaml: the plan's variants at the cpu scale, sized as seed-15m / seed-6m are to seed."""
+    from proofgpt.config import load_profile
+    from proofgpt.model import GPT
+
+    points = sweep.read_points(ROOT / "configs" / "sweeps" / "plan-cpu.yaml", "cpu")
+    resolved = sweep.resolve(points)
+    assert list(resolved) == ["cpu", "cpu-15m-like", "cpu-6m-like"]
+    n = {p: GPT(load_profile(prof, [f"{k}={v}" for k, v in o.items()]).model).num_params()
+         for p, (prof, o, _) in resolved.items()}
+    assert n["cpu-6m-like"] < n["cpu"] < n["cpu-15m-like"]
+    assert resolved["cpu-15m-like"][1]["model.ctx"] == 1024 and resolved["cpu-6m-like"][1]["model.dropout"] == 0.2
+
+
 @pytest.mark.parametrize("args, needle", [
     (["-g", "model.dropuot=0,0.1"], "sweep point 'dropuot=0': override 'model.dropuot': unknown key"),
     (["-g", "model.n_layers=2,two"], "sweep point 'n_layers=two': "),
