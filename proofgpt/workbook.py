@@ -33,8 +33,8 @@ from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems, evaluate_run
 from proofgpt.io import atomic_write_json, read_jsonl
 from proofgpt.model import GPT
-from proofgpt.plots import training_curves
 from proofgpt.pack import batch, pack_proofs, unpack
+from proofgpt.plots import training_curves
 from proofgpt.sample import sampling_threads
 from proofgpt.train import train
 
