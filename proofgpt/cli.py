@@ -28,6 +28,7 @@ COMMANDS = {
     "prove": ("proofgpt.search:main", "checker-guided proof search: the model proposes steps, the checker keeps the correct ones"),
     "evaluate": ("proofgpt.evaluate:main", "complete val theorems, check them, measure memorization -> eval.json"),
     "report": ("proofgpt.report:main", "execute the five notebooks with papermill into reports/<profile>/<run>/"),
+    "sweep": ("proofgpt.sweep:main", "one run and report per point of a grid of overrides/profiles, then a comparison"),
     "bench": ("proofgpt.bench:main", "speed and memory benchmarks, printed as ratios -> reports/bench/"),
 }
 

@@ -172,6 +172,16 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
     return manifest
 
 
+def corpus_entropy_bound(corpus) -> float | None:
+    """A corpus's entropy bound in bits/byte: its manifest's, else from its meta sidecar; None for a corpus of your own."""
+    corpus = Path(corpus)
+    manifest = read_manifest(corpus) or {}
+    if manifest.get("entropy_bound_bpb") is not None:
+        return manifest["entropy_bound_bpb"]
+    meta = read_meta(corpus)
+    return None if meta is None else generate.entropy_bound_bpb(meta, corpus.stat().st_size)
+
+
 def _print_prepare(r: dict, report) -> None:
     pct = f"{r['verified_frac']:.2%}"
     print(f"\n{r['corpus']}: {r['n_certificates']:,} certificates ({r['owner']})")

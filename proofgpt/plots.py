@@ -188,6 +188,28 @@ def training_curves(metrics: list, entropy_bound_bpb: float | None = None) -> Fi
     return fig
 
 
+def sweep_curves(curves: dict, entropy_bound_bpb: float | None = None) -> Figure:
+    """A sweep's points overlaid: val loss (train loss dashed) and val bits/byte against the step.
+
+    curves: {point name: metrics.jsonl rows}; one colour per point.
+    """
+    fig = Figure(figsize=(WIDTH + 3, 3.6), layout="constrained")
+    ax_loss, ax_bpb = fig.subplots(1, 2)
+    for i, (name, metrics) in enumerate(curves.items()):
+        evals = [r for r in metrics if r.get("kind") == "eval"]
+        ax_loss.plot(*_series(evals, "val_loss"), "o-", color=f"C{i % 10}", ms=3, label=name)
+        ax_loss.plot(*_series(evals, "train_loss"), "--", color=f"C{i % 10}", lw=0.8, alpha=0.7)
+        ax_bpb.plot(*_series(evals, "val_bpb"), "o-", color=f"C{i % 10}", ms=3, label=name)
+    if entropy_bound_bpb is not None:
+        ax_bpb.axhline(entropy_bound_bpb, color="k", ls="--", lw=1, label=f"entropy bound {entropy_bound_bpb:.3f}")
+    ax_loss.set_title("val loss (train loss dashed), nats/byte")
+    ax_bpb.set_title("val bits per byte")
+    for ax in (ax_loss, ax_bpb):
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    return fig
+
+
 def sampling_sweep(rows: list, metric: str = "verified_pct") -> Figure:
     """Verified % against temperature, one line per top-p.
 

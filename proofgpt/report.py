@@ -3,7 +3,10 @@
     python -m proofgpt report --profile cpu [--run NAME] [--seed 0] [--timeout S] [-p key=value ...]
 
 writes reports/<profile>/<run>/{01..05}_*.ipynb (executed, outputs kept), an .html export of
-each, and summary.md + summary.json. The numbers in the summary are read from what the stages
+each, and summary.md + summary.json (with the plan's diagnosis, diagnose.py). On a terminal it
+shows a bar over each notebook's cells and, while a kernel trains, one over the training steps
+read from metrics.jsonl (`follow_training`); `execute` is the one papermill call (sweep.py uses it
+for its comparison notebook). The numbers in the summary are read from what the stages
 already wrote into runs/<run>/ (config.json, metrics.jsonl, eval.json) and from the JSON each
 notebook leaves in runs/<run>/nb/: the report computes nothing of its own.
 
@@ -20,17 +23,22 @@ report with one line naming notebook and cell, the partial executed notebook lef
 
 import argparse
 import ast
+import contextlib
 import difflib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from proofgpt import paths
 from proofgpt.certificate import read_corpus
 from proofgpt.config import load_profile, to_dict
+from proofgpt.data import corpus_entropy_bound
+from proofgpt.diagnose import Diagnosis, diagnose
 from proofgpt.env import environment, git_commit
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, atomic_write_text
@@ -114,13 +122,16 @@ def _read_json(path):
 def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> dict:
     """summary.json: the run's headline numbers, from what the stages and notebooks wrote."""
     run_dir = Path(run_dir)
-    ts = training_summary(read_metrics(run_dir))
+    metrics = read_metrics(run_dir)
+    ts = training_summary(metrics)
     ev = _read_json(run_dir / "eval.json")  # evaluate.evaluate_run
     mem = ev.get("memorization") or {}
     nb = {p.stem: _read_json(p) for p in sorted((run_dir / "nb").glob("*.json"))}
     saved = _read_json(run_dir / "config.json")  # {"config", "derived", "env", "data", ...} from train()
     derived = saved.get("derived") or {}
     env = saved.get("env") or environment()
+    corpus = (saved.get("data") or {}).get("corpus")
+    bound = nb.get("04_training", {}).get("entropy_bound_bpb") or (corpus_entropy_bound(corpus) if corpus else None)
     return jsonable(
         {
             "profile": cfg.profile,
@@ -131,7 +142,8 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
             "train_val_gap": ts["train_val_gap"],
             "best_step": ts["best_step"],
             "stop_reason": ts["stop_reason"],
-            "entropy_bound_bpb": nb.get("04_training", {}).get("entropy_bound_bpb"),
+            "entropy_bound_bpb": bound,
+            "diagnosis": diagnose(metrics, bound).as_dict(),
             "verified_pct": ev.get("verified_pct"),
             "structural_pct": ev.get("structural_pct"),
             "pass_at_k": ev.get("pass_at_k"),
@@ -176,6 +188,8 @@ def summary_markdown(s: dict) -> str:
         f"| best step / stop | {s['best_step']} / {s['stop_reason']} |",
         f"| seeds | {s['seeds']} |",
         "",
+        Diagnosis(**s["diagnosis"]).markdown(),
+        "",
         "Notebooks: " + ", ".join(f"{k} {v} s" for k, v in s["notebook_runtime_s"].items()),
         "",
     ]
@@ -189,21 +203,108 @@ def _export_html(ipynb: Path) -> None:
     atomic_write_text(ipynb.with_suffix(".html"), body)
 
 
-def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, timeout_s=None, html_export=True, only=None, log=print) -> dict:
-    """Execute the notebooks into reports/<profile>/<run>/ and write summary.{md,json}.
+@contextlib.contextmanager
+def follow_training(run_dir, file=None, poll_s: float = 1.0):
+    """While the block runs, a progress bar on the terminal over the steps run_dir/metrics.jsonl
+    gains (loss, tokens/s, ETA) and one line per evaluation: the trainer's progress while a
+    kernel trains (in the kernel its own bar is a notebook widget the terminal never sees)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    seen = {"offset": path.stat().st_size if path.exists() else 0, "bar": None}
+    done = threading.Event()
 
-    params: notebook parameters (beyond profile/run_dir/seed/overrides); raises UserError for
-    unknown names or wrong types, ReportError naming notebook and cell when one fails.
-    """
+    def show(row):
+        bar = seen["bar"]
+        if row.get("kind") == "train":
+            if bar is None:
+                total = (_read_json(Path(run_dir) / "config.json").get("derived") or {}).get("total_steps")
+                bar = seen["bar"] = tqdm(total=total, initial=row["step"] - 1, desc="training", unit="step",
+                                         file=file, dynamic_ncols=True)
+            bar.update(row["step"] - bar.n)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row.get('tokens_per_s') or 0:,.0f}", refresh=False)
+        elif row.get("kind") == "eval":
+            tqdm.write(f"  step {row['step']}: val loss {row['val_loss']:.4f} (bpb {row['val_bpb']:.3f}), "
+                       f"train loss {row['train_loss'] if row['train_loss'] is None else round(row['train_loss'], 4)}",
+                       file=file)
+        elif row.get("kind") == "stop":
+            tqdm.write(f"  stopped: {row.get('reason')}", file=file)
+
+    def poll():
+        if not path.exists():
+            return
+        if path.stat().st_size < seen["offset"]:  # a fresh start or a resume cut the file back
+            seen["offset"] = 0
+        with open(path, "rb") as f:
+            f.seek(seen["offset"])
+            chunk = f.read()
+        chunk = chunk[: chunk.rfind(b"\n") + 1]  # whole lines only
+        seen["offset"] += len(chunk)
+        for line in chunk.splitlines():
+            with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
+                show(json.loads(line))
+
+    def follow():
+        while not done.wait(poll_s):
+            poll()
+        poll()
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        if seen["bar"] is not None:
+            seen["bar"].close()
+
+
+def execute(nb: Path, out: Path, parameters: dict, kernel_name: str, timeout_s, html_export=True, progress=False):
+    """Execute one notebook with papermill into out (+ .html); ReportError naming notebook and cell if it fails.
+    progress: a bar over its cells on the terminal."""
     import papermill as pm  # heavy: only when notebooks run
     from papermill.exceptions import PapermillExecutionError
 
+    rel = nb.relative_to(paths.ROOT) if nb.is_relative_to(paths.ROOT) else nb
+    try:
+        pm.execute_notebook(
+            str(nb.resolve()),
+            str(out.resolve()),
+            parameters=parameters,
+            kernel_name=kernel_name,
+            cwd=str(paths.ROOT),
+            execution_timeout=timeout_s,
+            progress_bar={"desc": nb.stem, "dynamic_ncols": True} if progress else False,
+            # the kernel's own log: quiet its per-start "TCP without encryption" warning (localhost)
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+    except PapermillExecutionError as e:
+        _try_export(out, html_export)
+        evalue = str(e.evalue).strip().splitlines()[-1] if str(e.evalue).strip() else ""
+        raise ReportError(
+            f"{rel}: cell {e.cell_index} (In [{e.exec_count}]) failed: {e.ename}: {evalue} "
+            f"(partial report: {out})"
+        ) from None
+    except Exception as e:  # kernel died, timeout, no such kernel, ...
+        _try_export(out, html_export)
+        msg = (str(e).strip().splitlines() or [""])[-1]
+        raise ReportError(f"{rel}: {type(e).__name__}: {msg} (partial report: {out})") from None
+    _try_export(out, html_export)
+
+
+def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, timeout_s=None, html_export=True, only=None,
+               log=print, out_dir=None, progress=False) -> dict:
+    """Execute the notebooks into out_dir (default reports/<profile>/<run>/) and write summary.{md,json}.
+
+    params: notebook parameters (beyond profile/run_dir/seed/overrides); raises UserError for
+    unknown names or wrong types, ReportError naming notebook and cell when one fails.
+    progress: on the terminal, a bar over each notebook's cells and one over the training steps.
+    """
     overrides = dict(overrides or {})
     cfg = load_profile(profile, overrides)  # bad overrides fail here, before any kernel starts
     run = run or Path(profile).stem
     # --run: a name (runs/<name>) or, as the other commands take it, a path to a run directory
     run_dir = paths.resolve_run(run).resolve()
-    out_dir = paths.REPORTS_DIR / Path(profile).stem / run_dir.name
+    out_dir = Path(out_dir) if out_dir else paths.REPORTS_DIR / Path(profile).stem / run_dir.name
     nbs = [nb for nb in notebooks() if not only or nb.name[:2] in only]
     if not nbs:
         raise UserError(f"{paths.NOTEBOOKS_DIR}: no notebooks NN_*.ipynb" + (f" matching {only}" if only else ""))
@@ -229,33 +330,9 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
         out = out_dir / nb.name
         t0 = time.time()
         log(f"report: {nb.name} -> {out.relative_to(paths.ROOT) if out.is_relative_to(paths.ROOT) else out}")
-        try:
-            pm.execute_notebook(
-                str(nb.resolve()),
-                str(out.resolve()),
-                parameters=parameters,
-                kernel_name=cfg.report.kernel_name,
-                cwd=str(paths.ROOT),
-                execution_timeout=timeout_s,
-                progress_bar=False,
-                # the kernel's own log: quiet its per-start "TCP without encryption" warning (localhost)
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            )
-        except PapermillExecutionError as e:
-            _try_export(out, html_export)
-            rel = nb.relative_to(paths.ROOT) if nb.is_relative_to(paths.ROOT) else nb
-            evalue = str(e.evalue).strip().splitlines()[-1] if str(e.evalue).strip() else ""
-            raise ReportError(
-                f"{rel}: cell {e.cell_index} (In [{e.exec_count}]) failed: {e.ename}: {evalue} "
-                f"(partial report: {out})"
-            ) from None
-        except Exception as e:  # kernel died, timeout, no such kernel, ...
-            _try_export(out, html_export)
-            rel = nb.relative_to(paths.ROOT) if nb.is_relative_to(paths.ROOT) else nb
-            msg = (str(e).strip().splitlines() or [""])[-1]
-            raise ReportError(f"{rel}: {type(e).__name__}: {msg} (partial report: {out})") from None
+        with follow_training(run_dir) if progress else contextlib.nullcontext():
+            execute(nb, out, parameters, cfg.report.kernel_name, timeout_s, html_export, progress)
         timings[nb.stem] = round(time.time() - t0, 1)
-        _try_export(out, html_export)
     summary = build_summary(run_dir, cfg, seed, timings, time.time() - t_start)
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
@@ -281,6 +358,7 @@ def main(argv=None) -> int:
                     help="a notebook parameter (e.g. data_path=my.txt) or a config override (section.key=value, e.g. train.lr=3e-4); repeatable")
     ap.add_argument("--only", default=None, help="comma-separated notebook numbers to run, e.g. 01,02 (default: all)")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML exports")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a TTY)")
     args = ap.parse_args(argv)
     overrides, params, dotted = {}, {}, []
     declared = {k: v for nb in notebooks() for k, v in notebook_parameters(nb).items()}
@@ -305,7 +383,8 @@ def main(argv=None) -> int:
             overrides[f"{section}.{name}"] = getattr(getattr(cfg, section), name)
     only = tuple(s.strip() for s in args.only.split(",")) if args.only else None
     try:
-        s = run_report(args.profile, args.run, args.seed, overrides, params, args.timeout, not args.no_html, only)
+        s = run_report(args.profile, args.run, args.seed, overrides, params, args.timeout, not args.no_html, only,
+                       progress=not args.no_progress and sys.stderr.isatty())
     except ReportError as e:
         print(f"proofgpt: error: {e}", file=sys.stderr)
         return 1

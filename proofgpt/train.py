@@ -48,11 +48,12 @@ from proofgpt.checkpoint import (CKPT_FORMAT, best_checkpoints, hook, load_check
                                  save_checkpoint, set_rng_state, weights_sha256)
 from proofgpt.config import (MODEL_SHAPE_KEYS, RunConfig, apply_overrides, derive, describe, from_dict, load_profile,
                              to_dict)
-from proofgpt.data import run_data
+from proofgpt.data import corpus_entropy_bound, run_data
+from proofgpt.diagnose import diagnose
 from proofgpt.env import environment
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems
-from proofgpt.io import atomic_write_bytes, atomic_write_json, sha256_file
+from proofgpt.io import atomic_write_bytes, atomic_write_json, read_jsonl, sha256_file
 from proofgpt.model import GPT
 from proofgpt.pack import Packed, batch, epoch_order, pack_proofs
 
@@ -401,8 +402,9 @@ def setup(cfg: RunConfig, run_dir, resume=False, force=False) -> Run:
 # bookkeeping around the loop: evaluation with early stopping, when to stop
 
 
-def evaluate(run: Run) -> None:
-    """Val/train loss and the validity monitor; updates early stopping; writes best-* on rank 0."""
+def evaluate(run: Run) -> dict:
+    """Val/train loss and the validity monitor; updates early stopping; writes best-* on rank 0.
+    Returns the eval row it wrote to metrics.jsonl."""
     cfg, dev, state = run.cfg, run.dev, run.state
     val_loss = train_loss = structural = verified = None
     if dev.master:
@@ -429,9 +431,10 @@ def evaluate(run: Run) -> None:
     else:
         state["evals_since_best"] += 1
     ppl = math.exp(min(val_loss, 700.0))
-    run.write_row({"kind": "eval", "step": state["step"], "epoch": state["epoch"], "train_loss": train_loss,
-                   "val_loss": val_loss, "val_ppl": ppl, "val_bpb": val_loss / math.log(2),
-                   "structural_pct": structural, "verified_pct": verified})
+    row = {"kind": "eval", "step": state["step"], "epoch": state["epoch"], "train_loss": train_loss,
+           "val_loss": val_loss, "val_ppl": ppl, "val_bpb": val_loss / math.log(2),
+           "structural_pct": structural, "verified_pct": verified}
+    run.write_row(row)
     mon = "" if structural is None else f", structural {structural:.0f}%, verified {verified:.0f}%"
     run.log(f"step {state['step']} epoch {state['epoch']}: val loss {val_loss:.4f} (bpb {val_loss / math.log(2):.3f}, "
             f"ppl {ppl:.2f}), train loss {train_loss if train_loss is None else round(train_loss, 4)}"
@@ -440,6 +443,7 @@ def evaluate(run: Run) -> None:
         run.save(run.ckpt_dir / f"best-{state['step']:07d}.pt")
         for _, _, pt in best_checkpoints(run.ckpt_dir)[cfg.train.keep_best:]:
             remove_checkpoint(pt)
+    return row
 
 
 def stop_reason(run: Run):
@@ -469,6 +473,7 @@ def finish(run: Run, status: str, reason: str) -> dict:
         "tokens": state["tokens"], "elapsed_s": state["elapsed_s"], "best_val_loss": state["best_val_loss"],
         "best_step": state["best_step"], "best_checkpoint": str(best[0][2]) if best else None,
         "last_checkpoint": str(last) if last.exists() else None, "run_dir": str(run.run_dir),
+        "corpus": str(run.data.files["corpus"]),
         "weights_sha256": weights_sha256(run.raw_model), "rank": run.dev.rank, "world_size": run.dev.world_size,
     }
     run.dev.barrier()
@@ -479,8 +484,9 @@ def finish(run: Run, status: str, reason: str) -> dict:
 # the loop
 
 
-def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True) -> dict:
+def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_eval=None) -> dict:
     """Train cfg into run_dir. resume: False (fresh), True (run_dir/ckpt/last.pt) or a .pt path.
+    on_eval: called with each eval row (on rank 0), e.g. to redraw the curves while training runs.
 
     Returns a summary: {"status": completed|early_stop|max_steps|diverged, "reason", "step",
     "epoch", "best_val_loss", "best_checkpoint", "last_checkpoint", "weights_sha256", ...}.
@@ -541,12 +547,15 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True) -> 
                            "grad_norm": grad_norm, "lr": lr, "tokens": state["tokens"],
                            "tokens_per_s": step_tokens / max(dt, 1e-9), "elapsed_s": state["elapsed_s"]})
             pbar.update(1)
-            pbar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", refresh=False)
+            pbar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{step_tokens / max(dt, 1e-9):,.0f}",
+                             refresh=False)
 
             epoch_end = state["row_in_epoch"] + rows_per_step > n_rows
             last_step = state["step"] >= total_steps
             if epoch_end or last_step or (t.eval_every and state["step"] % t.eval_every == 0):
-                evaluate(run)
+                row = evaluate(run)
+                if on_eval is not None and dev.master:
+                    on_eval(row)
             if epoch_end:
                 state["epoch"] += 1
                 state["row_in_epoch"] = 0
@@ -619,4 +628,7 @@ def main(argv=None) -> int:
     if summary["status"] == "diverged":
         print(f"proofgpt: error: {summary['reason']}", file=sys.stderr)
         return 1
+    if summary["rank"] == 0:
+        d = diagnose(read_jsonl(run_dir / "metrics.jsonl"), corpus_entropy_bound(summary["corpus"]))
+        print("\n" + d.markdown())
     return 0

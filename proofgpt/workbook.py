@@ -20,20 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from IPython.display import HTML
+from IPython.display import HTML, Markdown, display
 
 from proofgpt import paths
-from proofgpt.certificate import lemma_table, read_manifest, read_meta, read_texts, statement_of
+from proofgpt.certificate import lemma_table, read_texts, statement_of
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
-from proofgpt.data import TEST_SETS, run_data
+from proofgpt.data import TEST_SETS, corpus_entropy_bound, run_data
+from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems, evaluate_run
-from proofgpt.generate import entropy_bound_bpb
 from proofgpt.io import atomic_write_json, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import batch, pack_proofs, unpack
+from proofgpt.plots import training_curves
 from proofgpt.sample import sampling_threads
 from proofgpt.stats import corpus_stats, statement_class_key
 from proofgpt.train import train
@@ -381,16 +382,31 @@ def read_metrics(run_dir) -> list:
     return read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
-def train_or_load(wb: Workbook) -> dict:
+def train_or_load(wb: Workbook, live: bool = True) -> dict:
     """Load a finished run, resume an interrupted one, or train from scratch: whichever applies.
-    (Notebook 04, the training notebook, calls this; the others only load what it left.)"""
+    (Notebook 04, the training notebook, calls this; the others only load what it left.)
+    live: redraw the curves in the cell's output at every evaluation while it trains."""
     metrics = read_metrics(wb.run_dir)
     if any(r.get("kind") == "stop" for r in metrics):
         return {"action": "loaded finished run", "run_dir": str(wb.run_dir)}
     resume = (wb.run_dir / "ckpt" / "last.pt").exists()
     t0 = time.time()
-    result = train(wb.cfg, wb.run_dir, resume=resume, progress=True)
+    handle = display(HTML("<i>live curves: drawn at each evaluation</i>"), display_id=True) if live else None
+    redraw = None if handle is None else live_curves(handle, wb.run_dir, entropy_bound(wb))
+    result = train(wb.cfg, wb.run_dir, resume=resume, progress=True, on_eval=redraw)
+    if handle is not None:  # the final figure is the notebook's own next section: one figure, one place
+        handle.update(HTML("<i>training finished: the final curves are under Curves</i>"))
     return {"action": "resumed" if resume else "trained", "run_dir": str(wb.run_dir), "elapsed_s": round(time.time() - t0, 1), "result": result}
+
+
+def live_curves(handle, run_dir, entropy_bound_bpb=None):
+    """An on_eval callback for train(): redraw plots.training_curves from metrics.jsonl into an
+    IPython display handle (JupyterLab and papermill both update it in place)."""
+
+    def redraw(eval_row):
+        handle.update(training_curves(read_metrics(run_dir), entropy_bound_bpb))
+
+    return redraw
 
 
 def training_summary(metrics: list) -> dict:
@@ -437,12 +453,8 @@ def checkpoint_rows(run_dir) -> list:
 
 
 def entropy_bound(wb: Workbook):
-    """The corpus's entropy bound in bits/byte (its manifest, else its meta sidecar), or None for a user's corpus."""
-    manifest = read_manifest(wb.corpus) or {}
-    if manifest.get("entropy_bound_bpb") is not None:
-        return manifest["entropy_bound_bpb"]
-    meta = read_meta(wb.corpus)
-    return None if meta is None else entropy_bound_bpb(meta, wb.corpus.stat().st_size)
+    """The corpus's entropy bound in bits/byte (data.entropy_bound), or None for a user's corpus."""
+    return corpus_entropy_bound(wb.corpus)
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,3 +542,51 @@ def flat_rows(d: dict, prefix: str = "", skip=("samples",)) -> list:
 
 def val_certificates(wb: Workbook) -> list:
     return read_texts(wb.val)
+
+
+# --------------------------------------------------------------------------------------------
+# sweep comparison (notebooks/sweep_comparison.ipynb; `proofgpt sweep` writes the same table as markdown)
+
+
+def read_sweep(sweep_dir) -> dict:
+    """reports/<sweep>/ (a name or a directory) -> {"dir", "name", "points": {point: {"profile",
+    "overrides", "summary", "metrics"}}}; a point not yet reported has an empty summary and metrics."""
+    path = Path(sweep_dir) if sweep_dir and (Path(sweep_dir).is_absolute() or "/" in str(sweep_dir)) \
+        else paths.REPORTS_DIR / str(sweep_dir)
+    if not sweep_dir or not (path / "sweep.json").exists():
+        found = sorted(p.parent.name for p in paths.REPORTS_DIR.glob("*/sweep.json"))
+        raise UserError(f"{path}: no sweep.json; set sweep_dir to a sweep under {paths.REPORTS_DIR} "
+                        f"(found: {', '.join(found) or 'none; run `python -m proofgpt sweep` first'})")
+    sweep = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
+    sweep["points"] = {p.pop("point"): p for p in sweep["points"]}
+    for point, p in sweep["points"].items():
+        summary_path = path / point / "summary.json"
+        p["summary"] = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+        p["metrics"] = read_metrics(p["summary"]["run_dir"]) if p["summary"] else []
+    bounds = [p["summary"].get("entropy_bound_bpb") for p in sweep["points"].values()]
+    return {"dir": str(path), "entropy_bound_bpb": next((b for b in bounds if b is not None), None), **sweep}
+
+
+def sweep_rows(sweep: dict) -> list:
+    """One row per point: its profile and overrides, the headline numbers of its summary.json, the diagnosis."""
+    rows = []
+    for point, p in sweep["points"].items():
+        s = p["summary"]
+        rows.append({"point": point, "profile": p["profile"], "params": s.get("n_params"),
+                     "val loss": s.get("val_loss"), "val bpb": s.get("val_bpb"), "train/val gap": s.get("train_val_gap"),
+                     "best step": s.get("best_step"), "verified %": s.get("verified_pct"),
+                     "diagnosis": (s.get("diagnosis") or {}).get("kind", "not run yet")})
+    return rows
+
+
+def sweep_metrics(sweep: dict) -> dict:
+    """{point: its metrics.jsonl rows}, for plots.sweep_curves."""
+    return {point: p["metrics"] for point, p in sweep["points"].items()}
+
+
+def sweep_diagnoses(sweep: dict):
+    """Each point's diagnosis (diagnose.Diagnosis.markdown, as summary.md has it) under its name."""
+    parts = [f"### {point}\n\n{Diagnosis(**p['summary']['diagnosis']).markdown()}"
+             for point, p in sweep["points"].items() if p["summary"].get("diagnosis")]
+    return Markdown("\n\n".join(parts) or "no point has a report yet")
+

@@ -117,3 +117,16 @@ def test_pass_at_k_and_param_bars():
     fig = plots.param_bars([{"module": "attention", "params": 100}, {"module": "mlp", "params": 200}], total=300)
     render(fig)
     assert "0.00M" in fig.axes[0].get_title() and "10–12M" in fig.axes[0].get_title()
+
+
+def test_sweep_curves_one_colour_per_point_and_the_bound():
+    def evals(v):
+        return [{"kind": "eval", "step": s, "val_loss": v / s, "train_loss": v / s - 0.1, "val_bpb": v / s / 0.69}
+                for s in (1, 2, 3)]
+
+    fig = plots.sweep_curves({"a": evals(2.0), "b": evals(3.0)}, entropy_bound_bpb=0.1)
+    loss, bpb = fig.axes
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["a", "b"]
+    assert len(loss.lines) == 4 and loss.lines[0].get_color() == loss.lines[1].get_color()  # val and dashed train
+    assert "entropy bound 0.100" in [t.get_text() for t in bpb.get_legend().get_texts()]
+    render(fig)

@@ -5,7 +5,10 @@ The full five-notebook run lives in tests/test_notebooks.py (one shared papermil
     .venv/bin/python -m pytest -q tests/test_report.py
 """
 
+import io
+import json
 import sys
+import time
 
 import nbformat
 import pytest
@@ -123,3 +126,36 @@ def test_failing_notebook_one_line_naming_notebook_and_cell_and_partial_report(t
     (printed,) = [c for c in nb.cells if c.source.startswith("import sys")]
     assert printed.outputs[0]["text"].strip() == sys.executable
     assert "papermill-error-cell" in nb.cells[0].source  # papermill's banner points at the failing cell
+
+
+# ------------------------------------------------------------------ progress on the terminal
+
+
+def test_follow_training_shows_steps_evaluations_and_the_stop(tmp_path):
+    """What `proofgpt report` prints while a kernel trains: a bar fed by metrics.jsonl, one line per eval."""
+    (tmp_path / "config.json").write_text(json.dumps({"derived": {"total_steps": 4}}))
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"kind": "train", "step": 1, "loss": 9.0}\n')  # an earlier run's row: cut back below
+    out = io.StringIO()
+    with report.follow_training(tmp_path, file=out, poll_s=0.05):
+        metrics.write_text("")  # a fresh start truncates the file
+        with open(metrics, "a") as f:
+            for step in (1, 2):
+                f.write(json.dumps({"kind": "train", "step": step, "loss": 2.5, "tokens_per_s": 1234.0}) + "\n")
+            f.write(json.dumps({"kind": "eval", "step": 2, "val_loss": 2.25, "val_bpb": 3.246, "train_loss": 2.0}) + "\n")
+            f.write('{"kind": "train", "st')  # a torn line: read once it is whole
+            f.flush()
+            time.sleep(0.3)
+            f.write('ep": 4, "loss": 2.0, "tokens_per_s": 1000.0}\n{"kind": "stop", "step": 4, "reason": "done"}\n')
+    text = out.getvalue()
+    assert "training" in text and "4/4" in text and "loss=2.000" in text and "tok_s=1,000" in text
+    assert "step 2: val loss 2.2500 (bpb 3.246), train loss 2.0" in text and "stopped: done" in text
+    assert "9.0" not in text  # rows from before the block are not replayed
+
+
+def test_report_without_a_tty_shows_no_progress(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(report, "run_report", lambda *a, **k: seen.update(k) or (_ for _ in ()).throw(report.ReportError("x")))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert report.main(["--profile", "smoke", "--run", "t"]) == 1
+    assert seen["progress"] is False

@@ -77,10 +77,12 @@ def test_get_lr_known_values():
 @pytest.mark.slow
 def test_smoke_run_learns_and_lays_out_the_run_dir(corpus, tmp_path):
     run = tmp_path / "run"
-    summary = train(smoke(corpus), run, progress=False)
+    seen = []
+    summary = train(smoke(corpus), run, progress=False, on_eval=seen.append)
     assert summary["status"] == "completed" and summary["epoch"] == 2
 
     train_rows, evals, stops = rows(run, "train"), rows(run, "eval"), rows(run, "stop")
+    assert seen == evals  # on_eval saw each eval row as it was written
     assert [r["step"] for r in train_rows] == list(range(1, summary["step"] + 1))
     assert set(train_rows[0]) == {"kind", "step", "epoch", "loss", "grad_norm", "lr", "tokens", "tokens_per_s",
                                   "elapsed_s"}
@@ -215,7 +217,7 @@ def test_divergence_stops_and_keeps_the_best_checkpoint(corpus, tmp_path, capsys
     assert main(base + ["train.max_steps=10"]) == 0
     best_before = best_checkpoints(run / "ckpt")
     sha_before = weights_sha256(load_model(run)[0])
-    capsys.readouterr()
+    assert "**Diagnosis: too early.** 1 evaluation(s)" in capsys.readouterr().out  # the end of a run: the plan's diagnosis
     code = main(base + ["--resume", "train.lr=1e6", "train.max_steps=40"])
     err = capsys.readouterr().err
     assert code == 1

@@ -76,3 +76,22 @@ def test_jsonable_and_flat_rows():
 def test_html_table_escapes():
     h = workbook.html_table([{"a": "<b>", "n": 1234567}]).data
     assert "&lt;b&gt;" in h and "1,234,567" in h
+
+
+def test_live_curves_redraw_the_run_s_metrics_into_the_display_handle(tmp_path):
+    """train(on_eval=...) in notebook 04: each evaluation replaces the handle's figure with plots.training_curves."""
+    from matplotlib.figure import Figure
+
+    (tmp_path / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "loss": 5.0, "grad_norm": 1.0, "lr": 0.1}\n'
+                                            '{"kind": "eval", "step": 1, "train_loss": 4.0, "val_loss": 4.5, "val_bpb": 6.5}\n')
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj)
+
+    redraw = workbook.live_curves(Handle(), tmp_path, entropy_bound_bpb=0.1)
+    redraw({"kind": "eval", "step": 1})
+    redraw({"kind": "eval", "step": 1})
+    assert len(shown) == 2 and all(isinstance(f, Figure) and len(f.axes) == 6 for f in shown)
+    assert any("entropy bound 0.100" in t.get_text() for t in shown[0].axes[2].get_legend().get_texts())
