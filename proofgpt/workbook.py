@@ -23,7 +23,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from proofgpt import paths
-from proofgpt.certificate import lemma_table, read_texts, statement_of
+from proofgpt.certificate import lemma_table, read_meta, read_texts, statement_of
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
