@@ -3,7 +3,8 @@
 One function, `corpus_stats`, serves `python -m proofgpt data stats FILE` (as tables and ASCII
 histograms, or JSON) and notebook 01 (as plots): counts by structure x family, per-certificate
 length, steps and term size with their summaries and histograms, marker and tactic counts, the
-byte distribution and the entropy figures.
+byte distribution and the entropy figures. Also the text similarity that retrieval and the
+memorization check share: character n-gram sets, Jaccard, nearest neighbour, distinct-n.
 
     python -m proofgpt data stats data/training.txt [--json]
 """
@@ -143,6 +144,45 @@ def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
     if meta is not None and all("log2p" in m for m in meta):
         stats["entropy_bound_bpb"] = entropy_bound_bpb(meta, len(file_bytes))
     return stats
+
+
+# --------------------------------------------------------------------------------------------
+# text similarity (retrieval and memorization)
+
+
+def shingles(text: str, n: int = 5) -> set:
+    """Character n-grams: shingles("abcdef", 5) -> {"abcde", "bcdef"}; shorter text -> {text}."""
+    if len(text) <= n:
+        return {text}
+    return {text[i:i + n] for i in range(len(text) - n + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    """|a & b| / |a | b|: jaccard({1, 2}, {2, 3}) = 1/3."""
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter) if (a or b) else 1.0
+
+
+def nearest(sh: set, candidates: list) -> tuple[float, int | None]:
+    """(similarity, index) of the candidate shingle set most similar to sh; the first one on ties."""
+    best, best_i = 0.0, None
+    for i, c in enumerate(candidates):
+        s = jaccard(sh, c)
+        if s > best:
+            best, best_i = s, i
+    return best, best_i
+
+
+def distinct_n(texts, n: int) -> float:
+    """Unique word n-grams / all word n-grams over all texts (Li et al. 2016): 1.0 = no repeats.
+
+    distinct_n(["a b a b"], 2) = 2/3 ("a b", "b a", "a b").
+    """
+    grams = []
+    for t in texts:
+        words = t.split()
+        grams += [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def _bar_rows(hist, width: int = 40) -> list[str]:
