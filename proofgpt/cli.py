@@ -25,7 +25,7 @@ COMMANDS = {
     "baseline": ("proofgpt.baseline:main", "blind best-first rewrite search over a file's theorems: solve rate by proof length"),
     "train": ("proofgpt.train:main", "train a GPT from a profile (configs/*.yaml), with exact --resume"),
     "sample": ("proofgpt.sample:main", "sample from a checkpoint (temperature, top-k, top-p)"),
-    "evaluate": ("proofgpt.evaluate:main", "complete val theorems, check them, measure memorization -> eval.json"),
+    "evaluate": ("proofgpt.evaluate:main", "held-out theorems in two prompt modes beside baselines, with intervals; memorization -> eval.json"),
     "report": ("proofgpt.report:main", "execute the five notebooks with papermill into reports/<profile>/<run>/"),
     "bench": ("proofgpt.bench:main", "speed and memory benchmarks, printed as ratios -> reports/bench/"),
 }

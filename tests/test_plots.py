@@ -117,3 +117,13 @@ def test_pass_at_k_and_param_bars():
     fig = plots.param_bars([{"module": "attention", "params": 100}, {"module": "mlp", "params": 200}], total=300)
     render(fig)
     assert "0.00M" in fig.axes[0].get_title() and "10–12M" in fig.axes[0].get_title()
+
+
+def test_verified_by_length_one_panel_per_mode_one_line_per_method():
+    rows = {"1": {"pct": 50.0, "ci95": [20.0, 80.0]}, "2": {"pct": 0.0, "ci95": [0.0, 30.0]}}
+    fig = plots.verified_by_length({"premises": {"model": rows, "constant": {"1": rows["2"]}},
+                                    "theorem": {"model": rows, "constant": rows}})
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "constant"]
