@@ -262,10 +262,11 @@ def _breakdown(keys, successes, attempts) -> dict:
         row = out.setdefault(key, [0, 0])
         row[0] += c
         row[1] += n
-    return {k: _rate(*out[k]) for k in sorted(out, key=_bucket_order)}
+    return {k: _rate(*out[k]) for k in sorted(out, key=bucket_order)}
 
 
-def _bucket_order(label):
+def bucket_order(label):
+    """Sort key of a bucket label: numeric buckets by their first number ('2' < '5-6' < '15+'), then the rest."""
     head = str(label).split("-")[0].rstrip("+")
     return (0, int(head), "") if head.isdigit() else (1, 0, str(label))
 

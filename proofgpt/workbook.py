@@ -29,7 +29,7 @@ from proofgpt.checkpoint import load_model
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
 from proofgpt.data import run_data
 from proofgpt.errors import UserError
-from proofgpt.evaluate import complete_theorems, evaluate_run
+from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run
 from proofgpt.generate import entropy_bound_bpb
 from proofgpt.io import atomic_write_json, read_jsonl
 from proofgpt.model import GPT
@@ -477,7 +477,7 @@ def method_rows(evaluation: dict) -> list:
     rows = []
     for name, st in evaluation["sets"].items():
         for mode, r in st["modes"].items():
-            for method, m in r["methods"].items():
+            for method, m in _in_order(r["methods"]).items():
                 rows.append({"set": name, "mode": mode, "method": method, "verified %": round(m["pct"], 1),
                              "95% CI": _ci_text(m["ci95"]), "attempts": m["n"],
                              "valid steps": round(m["mean_valid_steps"] or 0, 2),
@@ -499,13 +499,19 @@ def eval_caption(evaluation: dict) -> str:
 def by_length(evaluation: dict, set_name: str | None = None) -> dict:
     """{mode: {method: {bucket: rate}}} of one set (default: the first), for plots.verified_by_length."""
     st = evaluation["sets"][set_name or evaluation["heldout"]]
-    return {mode: r["by_length"] for mode, r in st["modes"].items()}
+    return {mode: {m: dict(sorted(rows.items(), key=lambda kv: bucket_order(kv[0])))
+                   for m, rows in _in_order(r["by_length"]).items()} for mode, r in st["modes"].items()}
+
+
+def _in_order(by_method: dict) -> dict:
+    """A {method: ...} dict (eval.json sorts keys) in evaluate.METHODS order: the model first."""
+    return {m: by_method[m] for m in METHODS if m in by_method}
 
 
 def breakdown_rows(evaluation: dict, key: str = "by_family", mode: str = "premises") -> list:
     """One row per bucket of `key` (by_length, by_shortest, by_family), verified % per method."""
-    r = evaluation["sets"][evaluation["heldout"]]["modes"][mode][key]
-    buckets = list(dict.fromkeys(b for rows in r.values() for b in rows))
+    r = _in_order(evaluation["sets"][evaluation["heldout"]]["modes"][mode][key])
+    buckets = sorted({b for rows in r.values() for b in rows}, key=bucket_order)
     return [{key[3:]: b, **{m: f"{rows[b]['pct']:.1f} ({rows[b]['verified']}/{rows[b]['n']})" if b in rows else ""
                             for m, rows in r.items()}} for b in buckets]
 
