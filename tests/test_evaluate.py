@@ -311,6 +311,13 @@ def test_theorem_mode_premises_must_be_axioms_or_lemmas(premise, ok):
     assert grade(text, "premises")["verified"]  # the premises mode takes the prompt's premises as given
 
 
+def test_theorem_mode_accepts_a_catalog_fact():
+    text = ("@T t : a * b * (c * d) = a * (b * c) * d\n@C M : monoid\n@C a b c d : M\n"
+            "@P mul_assoc4 : x * y * (z * w) = x * (y * z) * w\n@G a * b * (c * d) = a * (b * c) * d\n"
+            "rw [mul_assoc4]\n@G a * (b * c) * d = a * (b * c) * d\nrfl\nqed")
+    assert grade(text, "theorem", {})["verified"]
+
+
 def test_valid_steps_count_up_to_the_first_error():
     bad_second = (THEOREM + "@P mul_one : x * 1 = x\n@P one_mul : 1 * x = x\n@G a * 1 = a\nrw [mul_one]\n@G a = a\n"
                   "rw [← one_mul]\n@G 1 * a = 1\nrfl\nqed")
