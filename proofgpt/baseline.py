@@ -1,4 +1,9 @@
-"""Blind search baseline: prove a theorem by single rewrites with its premises, no model.
+"""The baselines, methods that learn nothing: blind search, retrieval and the constant proof.
+
+Blind search proves a theorem by single rewrites with its premises, no model (below). Retrieval
+(`retrieve`) replays the proof skeleton of the most similar train certificate; the constant
+baseline (`constant_completion`) writes `rfl`, `qed`. `proofgpt evaluate` grades all three
+with the checker beside the model, on the same theorems.
 
 A certificate's prompt (its lines up to the first `@G`) gives the goal `L = R` and the premises
 (`@P`: axioms, lemmas, hypotheses h1..hk). A move rewrites ONE occurrence of an instance of one
@@ -44,12 +49,16 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from proofgpt.certificate import read_corpus
+from proofgpt.algebra import STRUCTURES
+from proofgpt.certificate import (prompt_of, read_corpus, statement_class_of, statement_of, structure_of,
+                                  theorem_prompt_of)
 from proofgpt.check import check_certificate, read_prompt
 from proofgpt.errors import UserError
 from proofgpt.generate import tactic_text
 from proofgpt.io import atomic_write_json, atomic_write_text
-from proofgpt.terms import App, Atom, Var, canonical, match, positions, print_equation, substitute, variables
+from proofgpt.stats import nearest, shingles
+from proofgpt.terms import (App, Atom, Var, canonical, match, parse_args, parse_equation, positions, print_equation,
+                            rewrite_at, subterm, substitute, to_pattern, variables)
 
 DEFAULT_BUDGET_GOALS = 10_000
 DEFAULT_BUDGET_S = 1.0
@@ -335,7 +344,8 @@ def proof_lines(text: str) -> int:
     return sum(1 for s in lines[first_goal:] if not s.startswith("@G") and s != "qed")
 
 
-def _bucket(n: int) -> str:
+def length_bucket(n: int) -> str:
+    """A proof length's bucket label: 1 -> '1', 5 -> '5-6', 20 -> '15+', 0 -> '0'."""
     for lo, hi in LENGTH_BUCKETS:
         if lo <= n <= hi:
             return str(lo) if lo == hi else (f"{lo}-{hi}" if hi < 10**9 else f"{lo}+")
@@ -364,11 +374,11 @@ def prove_corpus(blocks, *, budget_goals=DEFAULT_BUDGET_GOALS, budget_s=DEFAULT_
         n_found += r.found
         if not r.found:
             reasons[r.reason] = reasons.get(r.reason, 0) + 1
-        row = by_len.setdefault(_bucket(proof_lines(text)), {"total": 0, "found": 0})
+        row = by_len.setdefault(length_bucket(proof_lines(text)), {"total": 0, "found": 0})
         row["total"] += 1
         row["found"] += r.found
     n = len(results) - n_unreadable
-    order = [_bucket(lo) for lo, _ in LENGTH_BUCKETS]
+    order = [length_bucket(lo) for lo, _ in LENGTH_BUCKETS]
     summary = {
         "mode": mode, "budget_goals": budget_goals, "budget_s": budget_s,
         "total": n, "found": n_found, "solve_rate": n_found / max(1, n), "unreadable": n_unreadable,
@@ -379,6 +389,211 @@ def prove_corpus(blocks, *, budget_goals=DEFAULT_BUDGET_GOALS, budget_s=DEFAULT_
         "elapsed_s": time.perf_counter() - t0,
     }
     return results, summary
+
+
+# ----------------------------------------------------------------------------- prompts of the theorem mode
+
+def premise_prompt(text: str, premises) -> str:
+    """The theorem of `text` (its @T and @C lines) with the given `@P` lines ("name : statement"),
+    then its hypotheses h1..hk, then its conclusion as the first goal: a prompt for a prover
+    that has to choose the premises itself."""
+    parts = [p.strip() for p in statement_of(text).split("→")]
+    lines = [f"@P {p}" for p in premises] + [f"@P h{i + 1} : {h}" for i, h in enumerate(parts[:-1])]
+    return theorem_prompt_of(text) + "".join(line + "\n" for line in lines) + f"@G {parts[-1]}\n"
+
+
+def axiom_prompt(text: str) -> str | None:
+    """premise_prompt with every axiom of the theorem's structure: what blind search gets when the
+    premises are not given. None for a structure the package does not know."""
+    s = STRUCTURES.get(structure_of(text))
+    return None if s is None else premise_prompt(text, [f"{n} : {t}" for n, t in s.axiom_text.items()])
+
+
+# ----------------------------------------------------------------------------- the constant baseline
+
+def constant_completion(prompt: str) -> str:
+    """Close the goal at once: "rfl\\nqed" after a prompt that ends in its first @G; after a theorem
+    alone (@T, @C lines) it first copies the conclusion as the goal: "@G a * 1 = a\\nrfl\\nqed".
+    It proves exactly the theorems whose two sides are already equal."""
+    if prompt.rstrip("\n").rpartition("\n")[2].startswith("@G"):
+        return "rfl\nqed"
+    return f"@G {statement_of(prompt).split('→')[-1].strip()}\nrfl\nqed"
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+def statement_shape(text: str) -> str:
+    """Structure and statement with names renamed by first appearance (algebra.statement_class):
+    '@T t : b * 1 = b\\n@C M : monoid ...' -> 'monoid: v0 * 1 = v0'; the statement as written when
+    it does not parse."""
+    try:
+        key = statement_class_of(text)
+    except ValueError:
+        return statement_of(text)
+    return f"{key[0]}: " + " ; ".join(key[1:])
+
+
+def shape_index(train_texts) -> dict:
+    """What `retrieve` searches: the train certificates and their statement shapes as 3-gram sets."""
+    texts = list(train_texts)
+    shapes = [statement_shape(t) for t in texts]
+    exact = {}
+    for i, sh in enumerate(shapes):
+        exact.setdefault(sh, i)
+    return {"texts": texts, "exact": exact, "shingles": [shingles(sh, 3) for sh in shapes]}
+
+
+def nearest_train(text: str, index: dict) -> str | None:
+    """The train certificate whose statement shape is most similar to text's (character 3-gram
+    Jaccard; an identical shape first), or None for an empty index."""
+    shape = statement_shape(text)
+    i = index["exact"].get(shape)
+    if i is None:
+        i = nearest(shingles(shape, 3), index["shingles"])[1]
+    return None if i is None else index["texts"][i]
+
+
+def _changed_at(old, new) -> tuple:
+    """The position where two terms differ, as deep as one differing child leads: (a * b, a * c) -> (1,)."""
+    pos = ()
+    while type(old) is App and type(new) is App and old.op == new.op:
+        differ = [i for i in range(len(old.args)) if old.args[i] != new.args[i]]
+        if len(differ) != 1:
+            break
+        pos += (differ[0],)
+        old, new = old.args[differ[0]], new.args[differ[0]]
+    return pos
+
+
+def _proof_lines(text: str) -> list:
+    """The non-blank lines of a certificate from its first @G on, stripped."""
+    lines = [s.strip() for s in text.split("\n") if s.strip()]
+    first = next((i for i, s in enumerate(lines) if s.startswith("@G")), len(lines))
+    return lines[first:]
+
+
+def proof_skeleton(text: str) -> tuple:
+    """(first goal, [(tactic line, side it rewrote, position)]) of a certificate's proof, up to rfl.
+    Raises ValueError when a goal does not parse."""
+    lines = _proof_lines(text)
+    goals = [parse_equation(line[3:]) for line in lines if line.startswith("@G")]
+    tactics = [line for line in lines if not line.startswith("@G") and line not in ("qed", "rfl")]
+    steps = []
+    for i, tac in enumerate(tactics[:len(goals) - 1]):
+        old, new = goals[i], goals[i + 1]
+        side = 0 if old[0] != new[0] else 1
+        steps.append((tac, side, _changed_at(old[side], new[side])))
+    return goals[0], steps
+
+
+def _constant_map(source: str, prompt: str) -> tuple[dict, int]:
+    """({source constant: the prompt's term}, 1 if the conclusions match with sides swapped else 0):
+    the statements matched equation by equation (hypotheses either way round); constants left
+    over are paired with the prompt's in declaration order."""
+    def equations(text):
+        return [parse_equation(part.strip()) for part in statement_of(text).split("→")]
+
+    try:
+        src, dst = equations(source), equations(prompt)
+    except ValueError:
+        return {}, 0
+    names, flip = {}, 0
+    if len(src) == len(dst):
+        for flip in (0, 1):
+            b = {}
+            for i, ((sl, sr), (dl, dr)) in enumerate(zip(src[::-1], dst[::-1])):
+                orient = ((dl, dr), (dr, dl)) if i else (((dl, dr), (dr, dl))[flip],)
+                b = next((b2 for l2, r2 in orient if (b2 := match(to_pattern(sl, ()), l2, dict(b))) is not None
+                          and match(to_pattern(sr, ()), r2, b2) is not None), None)
+                if b is None:
+                    break
+            if b is not None:
+                names = b
+                break
+        else:
+            flip = 0
+    src_consts, dst_consts = read_prompt(source).constants, read_prompt(prompt).constants
+    for s, d in zip(src_consts, dst_consts):
+        names.setdefault(s, Atom(d))
+    return names, flip
+
+
+def replay(prompt: str, source: str) -> str:
+    """Apply source's tactics (premise names, directions, instances with its constants mapped onto
+    the prompt's) to the prompt's goal, re-deriving every goal: each rewrite goes where it went in
+    source if it applies there, else at the first position (pre-order) of the same side, else of
+    the other side. A tactic that applies nowhere, or names a premise the prompt lacks, ends the
+    replay; the result is always closed with rfl, qed, and the checker judges it."""
+    p = read_prompt(prompt)
+    premises = {name: (lhs, rhs, order) for name, lhs, rhs, order in p.premises}
+    (src_l, src_r), steps = proof_skeleton(source)
+    goal = list(p.goal)
+    names, flip = _constant_map(source, prompt)
+    lines = list(p.lines)
+    for tac, side, pos in steps:
+        side ^= flip
+        if tac == "symm":
+            goal = goal[::-1]  # source's goal swaps too: the correspondence of sides stays
+            lines += ["symm", "@G " + print_equation(*goal)]
+            continue
+        inner = tac[4:-1].strip() if tac.startswith("rw [") and tac.endswith("]") else ""
+        backward = inner.startswith("←")
+        name, _, rest = inner.lstrip("←").strip().partition(" ")
+        if name not in premises:
+            break
+        try:
+            args = [substitute(a, names) for a in parse_args(rest)] if rest.strip() else []
+        except ValueError:
+            break
+        lhs, rhs, order = premises[name]
+        src, dst = (rhs, lhs) if backward else (lhs, rhs)
+        binding = dict(zip(order, args))
+        found = same = None  # (side, new term): a rewrite that changes the goal, else one that keeps it
+        for s in (side, 1 - side):
+            tried = [pos] if s == side else []
+            for q in tried + [q for q, _ in positions(goal[s])]:
+                try:
+                    subterm(goal[s], q)
+                except (AttributeError, IndexError):
+                    continue
+                new = rewrite_at(goal[s], q, src, dst, binding)
+                if new is not None and new != goal[s]:
+                    found = (s, new)
+                    break
+                if new is not None and same is None:
+                    same = (s, new)  # source's step may have rewritten an instance into itself
+            if found:
+                break
+        found = found or same
+        if found is None:
+            break
+        goal[found[0]] = found[1]
+        lines += [tactic_text(("rw", name, backward, tuple(args))), "@G " + print_equation(*goal)]
+    return "\n".join(lines + ["rfl", "qed"])
+
+
+def retrieve(text: str, index: dict, theorem_mode: bool = False) -> str | None:
+    """The retrieval baseline's certificate for text's theorem: the nearest train certificate's
+    skeleton replayed on text's prompt (its first @G and premises); with theorem_mode, on the
+    theorem alone, citing the train certificate's premises (hypotheses excepted) instead.
+    None when the index is empty or the prompt does not read."""
+    source = nearest_train(text, index)
+    if source is None:
+        return None
+    if theorem_mode:
+        cited = [line[3:] for line in source.split("\n") if line.startswith("@P ") and not _is_hyp(line)]
+        prompt = premise_prompt(text, cited)
+    else:
+        prompt = prompt_of(text)
+    try:
+        return replay(prompt, source)
+    except ValueError:
+        return None
+
+
+def _is_hyp(premise_line: str) -> bool:
+    name = premise_line[3:].split(" : ", 1)[0].strip()
+    return name[:1] == "h" and name[1:].isdigit()
 
 
 def format_summary(s: dict, title: str) -> str:

@@ -10,7 +10,7 @@ leading BOM are normalised with a warning, everything else that is wrong is a on
     [(1, '@T a : x = x'), (6, '@T b : ...')]
 
 The header readers here (`name_of`, `statement_of`, `structure_of`, `prompt_of`,
-`theorem_lemma`) are lenient: they read what a certificate says without judging it. Whether
+`theorem_prompt_of`, `proof_of`, `strip_name`, `theorem_lemma`) are lenient: they read what a certificate says without judging it. Whether
 it is a proof is the checker's business (check.py), which parses strictly.
 
 Who wrote a corpus file is recorded beside it: the generator writes `<stem>.manifest.json`
@@ -214,6 +214,34 @@ def prompt_of(cert: str) -> str:
         if line.startswith("@G"):
             return "\n".join(lines[:i + 1]) + "\n"
     raise ValueError(f"certificate has no @G line: {cert[:60]!r}")
+
+
+def theorem_prompt_of(cert: str) -> str:
+    """A certificate's @T and @C lines plus "\\n": the theorem alone, for a prover that writes the
+    premises, the first goal and the proof itself.
+
+    theorem_prompt_of("@T t : a = a\\n@C M : monoid\\n@C a : M\\n@G a = a\\nrfl\\nqed") ->
+    "@T t : a = a\\n@C M : monoid\\n@C a : M\\n"
+    """
+    lines = cert.split("\n")
+    n = 1
+    while n < len(lines) and lines[n].startswith("@C"):
+        n += 1
+    return "\n".join(lines[:n]) + "\n"
+
+
+def proof_of(cert: str) -> str:
+    """What follows the first @G line: "@T t : a = a\\n...\\n@G a = a\\nrfl\\nqed" -> "rfl\\nqed"."""
+    return cert[len(prompt_of(cert)):]
+
+
+def strip_name(cert: str) -> str:
+    """The certificate with its theorem's name blanked, for comparing texts whatever they are called:
+    "@T walk_123 : a = a\\n..." and "@T walk : a = a\\n..." -> "@T _ : a = a\\n..."."""
+    first, sep, rest = cert.partition("\n")
+    if first.startswith("@T ") and " : " in first:
+        first = "@T _ : " + first.split(" : ", 1)[1]
+    return first + sep + rest
 
 
 def theorem_lemma(cert: str):

@@ -26,7 +26,7 @@ COMMANDS = {
     "train": ("proofgpt.train:main", "train a GPT from a profile (configs/*.yaml), with exact --resume"),
     "sample": ("proofgpt.sample:main", "sample from a checkpoint (temperature, top-k, top-p)"),
     "prove": ("proofgpt.search:main", "checker-guided proof search: the model proposes steps, the checker keeps the correct ones"),
-    "evaluate": ("proofgpt.evaluate:main", "complete val theorems, check them, measure memorization -> eval.json"),
+    "evaluate": ("proofgpt.evaluate:main", "held-out theorems in two prompt modes beside baselines, with intervals; memorization -> eval.json"),
     "report": ("proofgpt.report:main", "execute the five notebooks with papermill into reports/<profile>/<run>/"),
     "sweep": ("proofgpt.sweep:main", "one run and report per point of a grid of overrides/profiles, then a comparison"),
     "bench": ("proofgpt.bench:main", "speed and memory benchmarks, printed as ratios -> reports/bench/"),

@@ -122,9 +122,12 @@ class SampleConfig:
 @dataclass
 class EvalConfig:
     monitor_theorems: int = 16  # K val theorems completed at each training eval (0 = skip)
-    n_theorems: int = 200  # val theorems completed by `proofgpt evaluate`
-    pass_k: int = 8  # samples per theorem for pass@k
+    n_theorems: int = 200  # held-out theorems drawn (seeded) for `proofgpt evaluate`
+    pass_k: int = 8  # samples per theorem and seed for pass@k
     n_unconditional: int = 64  # unconditional samples for the memorization check
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # sampling seeds; the spread is reported
+    baseline_budget_s: float = 1.0  # blind search's default budget per theorem (baseline.DEFAULT_BUDGET_S)
+    baseline_budget_goals: int = 10_000  # and in expanded terms (baseline.DEFAULT_BUDGET_GOALS)
 
 
 @dataclass
@@ -213,6 +216,8 @@ def _parse_text(text: str, tp, where: str):
     s = text.strip()
     if optional and s.lower() in ("none", "null", "~", ""):
         return None
+    if typing.get_origin(base) is list:  # '0,1,2' or '[0, 1, 2]'
+        return [_parse_text(part, typing.get_args(base)[0], where) for part in s.strip("[]").split(",") if part.strip()]
     try:
         if base is bool:
             if s.lower() in ("true", "1", "yes", "on"):
@@ -242,6 +247,10 @@ def _check_value(value, tp, where: str):
         if optional:
             return None
         raise UserError(f"{where}: expected {_type_name(tp)}, got null")
+    if typing.get_origin(base) is list:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        return [_check_value(v, typing.get_args(base)[0], where) for v in value]
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if base is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:

@@ -244,6 +244,32 @@ def pass_at_k(values: dict, title: str = "pass@k (verified)") -> Figure:
     return fig
 
 
+def verified_by_length(by_mode: dict, title: str = "verified % by proof length") -> Figure:
+    """One panel per prompt mode, one line per method: verified % with its 95 % interval against
+    the proof-length bucket (points dodged sideways so the bars do not overlap).
+
+    by_mode: {"premises": {"model": {"1": {"pct": 40.0, "ci95": [20.0, 60.0], ...}, ...}, ...}, ...}
+    """
+    fig = Figure(figsize=(WIDTH, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(by_mode), squeeze=False)[0]
+    for ax, (mode, methods) in zip(axes, by_mode.items()):
+        buckets = list(dict.fromkeys(b for rows in methods.values() for b in rows))
+        for i, (method, rows) in enumerate(methods.items()):
+            xs = [buckets.index(b) + 0.08 * (i - (len(methods) - 1) / 2) for b in rows]
+            pct = np.array([r["pct"] for r in rows.values()])
+            lo, hi = (np.array([r["ci95"][j] for r in rows.values()]) for j in (0, 1))
+            ax.errorbar(xs, pct, yerr=[pct - lo, hi - pct], fmt="o-", color=f"C{i}", capsize=2, ms=4,
+                        lw=2.5 if method == "model" else 1, label=method)
+        ax.set_xticks(range(len(buckets)), buckets)
+        ax.set_xlabel("proof length (tactic lines of the ground truth)")
+        ax.set_ylabel("verified %")
+        ax.set_ylim(-2, 102)
+        ax.set_title(f"{mode} mode", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
 def param_bars(table: list, total: int, plan=(10e6, 12e6)) -> Figure:
     """Parameters by module as horizontal bars, with the total against the plan's range.
 

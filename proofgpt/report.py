@@ -148,8 +148,12 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
             "structural_pct": ev.get("structural_pct"),
             "pass_at_k": ev.get("pass_at_k"),
             "pass_k": ev.get("k"),
+            "heldout": ev.get("heldout"),
+            "heldout_note": ev.get("heldout_note"),
+            "headline": ev.get("headline"),  # evaluate.headline: per prompt mode, model and best baseline with 95 % intervals
             "duplicate_rate": mem.get("duplicate_rate"),
             "near_dup_rate": mem.get("near_dup_rate"),
+            "near_dup_rate_heldout": (mem.get("reference") or {}).get("near_dup_rate"),  # the same figure for real held-out certificates
             "unique_rate": mem.get("unique_rate"),
             "sampling_sweep": nb.get("05_sample_analysis", {}).get("sweep"),
             "runtime_s": round(runtime_s, 1),
@@ -164,6 +168,27 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
             "device": env.get("device_name") or env.get("device"),
         }
     )
+
+
+def _headline_rows(s: dict) -> list:
+    """The model's verified % and pass@k with their 95 % intervals beside the best baseline, per
+    prompt mode, on the held-out set evaluate used (eval.json's headline)."""
+    h = s.get("headline")
+    if not h:
+        return [f"| verified % | {'n/a' if s.get('verified_pct') is None else round(s['verified_pct'], 1)} |"]
+
+    def ci(v):
+        return f"[{v[0]:.1f}, {v[1]:.1f}]"
+
+    where = h["set"] + (" (no test set: val, which chose the checkpoint)" if s.get("heldout_note") else "")
+    rows = []
+    for mode in ("premises", "theorem"):
+        m = h.get(mode)
+        if m:
+            rows += [f"| {where}, {mode} mode: model verified % (95 % CI) | **{m['verified_pct']:.1f}** {ci(m['verified_ci95'])} |",
+                     f"| {where}, {mode} mode: best baseline ({m['best_baseline']}) | {m['best_baseline_pct']:.1f} {ci(m['best_baseline_ci95'])} |",
+                     f"| {where}, {mode} mode: model pass@{m['k']} | {m['pass_at_k']:.1f} {ci(m['pass_at_k_ci95'])} |"]
+    return rows
 
 
 def summary_markdown(s: dict) -> str:
@@ -181,10 +206,10 @@ def summary_markdown(s: dict) -> str:
         f"| val bits/byte | {f(s['val_bpb'])} |",
         f"| entropy bound (bits/byte) | {f(s['entropy_bound_bpb'])} |",
         f"| train/val gap (nats) | {f(s['train_val_gap'])} |",
-        f"| verified % | {f(s['verified_pct'], 1)} |",
-        f"| structural % | {f(s['structural_pct'], 1)} |",
-        f"| pass@{s.get('pass_k') or 'k'} (%) | {f(s['pass_at_k'], 1)} |",
-        f"| duplicate rate / near-duplicate / unique | {f(s['duplicate_rate'], 3)} / {f(s.get('near_dup_rate'), 3)} / {f(s.get('unique_rate'), 3)} |",
+        *_headline_rows(s),
+        f"| structural % (form only: `rfl`, `qed` has it) | {f(s['structural_pct'], 1)} |",
+        f"| duplicate rate / near-duplicate / unique (names stripped) | {f(s['duplicate_rate'], 3)} / {f(s.get('near_dup_rate'), 3)} / {f(s.get('unique_rate'), 3)} |",
+        f"| near-duplicate rate of held-out certificates (the scale) | {f(s.get('near_dup_rate_heldout'), 3)} |",
         f"| best step / stop | {s['best_step']} / {s['stop_reason']} |",
         f"| seeds | {s['seeds']} |",
         "",

@@ -5,7 +5,8 @@ histograms, or JSON) and notebook 01 (as plots): counts by structure x family, p
 length, steps and term size with their summaries and histograms, distinct statement classes,
 marker and tactic counts, the byte distribution and the entropy figures; and, where the meta
 sidecar has `shortest` (val and the test sets after `make data`), the blind search baseline's
-shortest proofs and its solve rate by proof length.
+shortest proofs and its solve rate by proof length. Also the text similarity that retrieval and
+the memorization check share: character n-gram sets, Jaccard, nearest neighbour, distinct-n.
 
     python -m proofgpt data stats data/training.txt [--json]
 """
@@ -171,6 +172,45 @@ def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
         stats["baseline_found_frac"] = len(found) / max(1, len(meta))
         stats["baseline_by_steps"] = baseline_by_steps(meta)
     return stats
+
+
+# --------------------------------------------------------------------------------------------
+# text similarity (retrieval and memorization)
+
+
+def shingles(text: str, n: int = 5) -> set:
+    """Character n-grams: shingles("abcdef", 5) -> {"abcde", "bcdef"}; shorter text -> {text}."""
+    if len(text) <= n:
+        return {text}
+    return {text[i:i + n] for i in range(len(text) - n + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    """|a & b| / |a | b|: jaccard({1, 2}, {2, 3}) = 1/3."""
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter) if (a or b) else 1.0
+
+
+def nearest(sh: set, candidates: list) -> tuple[float, int | None]:
+    """(similarity, index) of the candidate shingle set most similar to sh; the first one on ties."""
+    best, best_i = 0.0, None
+    for i, c in enumerate(candidates):
+        s = jaccard(sh, c)
+        if s > best:
+            best, best_i = s, i
+    return best, best_i
+
+
+def distinct_n(texts, n: int) -> float:
+    """Unique word n-grams / all word n-grams over all texts (Li et al. 2016): 1.0 = no repeats.
+
+    distinct_n(["a b a b"], 2) = 2/3 ("a b", "b a", "a b").
+    """
+    grams = []
+    for t in texts:
+        words = t.split()
+        grams += [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def _bar_rows(hist, width: int = 40) -> list[str]:

@@ -30,7 +30,7 @@ from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
 from proofgpt.data import TEST_SETS, corpus_entropy_bound, run_data
 from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
-from proofgpt.evaluate import complete_theorems, evaluate_run
+from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run
 from proofgpt.io import atomic_write_json, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import batch, pack_proofs, unpack
@@ -512,32 +512,80 @@ def sample_rows(result: dict) -> list:
     return [{"theorem": r["theorem"], "verdict": verdict_text(r), "exact": r["exact"], "completion": r["completion"]} for r in result["samples"]]
 
 
-def nearest_similarities(evaluation: dict) -> list:
-    """Each unconditional sample's similarity to its nearest train certificate (eval.json)."""
+def nearest_similarities(evaluation: dict) -> dict:
+    """Similarity to the nearest train certificate of each unconditional sample and of each real
+    held-out certificate (the reference), from eval.json."""
     mem = evaluation.get("memorization") or {}
-    return [s["nearest_similarity"] for s in mem.get("samples", [])]
+    return {"model samples": [s["nearest_similarity"] for s in mem.get("samples", [])],
+            "held-out certificates (reference)": (mem.get("reference") or {}).get("nearest_similarities", [])}
+
+
+def _ci_text(ci) -> str:
+    return f"{ci[0]:.1f}–{ci[1]:.1f}"
+
+
+def method_rows(evaluation: dict) -> list:
+    """eval.json's methods as one table: per set and prompt mode, the model and each baseline with
+    verified % and its 95 % interval, valid steps, structural %, and the model's pass@1 / pass@k."""
+    rows = []
+    for name, st in evaluation["sets"].items():
+        for mode, r in st["modes"].items():
+            for method, m in _in_order(r["methods"]).items():
+                rows.append({"set": name, "mode": mode, "method": method, "verified %": round(m["pct"], 1),
+                             "95% CI": _ci_text(m["ci95"]), "attempts": m["n"],
+                             "valid steps": round(m["mean_valid_steps"] or 0, 2),
+                             "structural %": round(m["structural_pct"], 1),
+                             "pass@1 (95% CI)": f"{m['pass_at_1']:.1f} ({_ci_text(m['pass_at_1_ci95'])})" if "pass_at_1" in m else "",
+                             f"pass@{evaluation['k']} (95% CI)": f"{m['pass_at_k']:.1f} ({_ci_text(m['pass_at_k_ci95'])})" if "pass_at_k" in m else "",
+                             "verified: proof in train / not": (f"{m['verified_copied_from_train']} / {m['verified_not_in_train']}"
+                                                                if "verified_copied_from_train" in m else "")})
+    return rows
+
+
+def eval_caption(evaluation: dict) -> str:
+    """What the methods table is about, in one line (the val warning when there was no test set)."""
+    first = next(iter(evaluation["sets"].values()))
+    return (f"{evaluation.get('heldout_note') or 'held-out theorems'}; seeds {evaluation['seeds']}, "
+            f"{evaluation['k']} samples per theorem and seed; {first['modes']['premises']['structural_means']}")
+
+
+def by_length(evaluation: dict, set_name: str | None = None) -> dict:
+    """{mode: {method: {bucket: rate}}} of one set (default: the first), for plots.verified_by_length."""
+    st = evaluation["sets"][set_name or evaluation["heldout"]]
+    return {mode: {m: dict(sorted(rows.items(), key=lambda kv: bucket_order(kv[0])))
+                   for m, rows in _in_order(r["by_length"]).items()} for mode, r in st["modes"].items()}
+
+
+def _in_order(by_method: dict) -> dict:
+    """A {method: ...} dict (eval.json sorts keys) in evaluate.METHODS order: the model first."""
+    return {m: by_method[m] for m in METHODS if m in by_method}
+
+
+def breakdown_rows(evaluation: dict, key: str = "by_family", mode: str = "premises") -> list:
+    """One row per bucket of `key` (by_length, by_shortest, by_family), verified % per method."""
+    r = _in_order(evaluation["sets"][evaluation["heldout"]]["modes"][mode][key])
+    buckets = sorted({b for rows in r.values() for b in rows}, key=bucket_order)
+    return [{key[3:]: b, **{m: f"{rows[b]['pct']:.1f} ({rows[b]['verified']}/{rows[b]['n']})" if b in rows else ""
+                            for m, rows in r.items()}} for b in buckets]
+
+
+def memorization_rows(evaluation: dict) -> list:
+    """The memorization figures of the model's unconditional samples beside real held-out certificates."""
+    mem = evaluation.get("memorization") or {}
+    ref = mem.get("reference") or {}
+    keys = ("n", "duplicate_rate", "near_dup_rate", "mean_nearest_similarity", "max_nearest_similarity", "unique_rate",
+            "distinct_1", "distinct_2", "distinct_3", "distinct_4")
+    return [{"figure (names stripped)": k, "model samples": mem.get("n_samples") if k == "n" else mem.get(k),
+             "held-out certificates": ref.get(k)} for k in keys] if mem else []
 
 
 def ensure_eval(wb: Workbook) -> dict:
-    """runs/<name>/eval.json (pass@k, memorization, ...): written by `evaluate_run` if missing."""
+    """runs/<name>/eval.json (methods on held-out theorems, memorization, ...): written by `evaluate_run` if missing."""
     path = wb.run_dir / "eval.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     with sampling_threads(1):
         return evaluate_run(wb.run_dir)
-
-
-def flat_rows(d: dict, prefix: str = "", skip=("samples",)) -> list:
-    """Nested dict of numbers -> rows {"metric": "a.b", "value": v}; lists of samples skipped."""
-    rows = []
-    for k, v in d.items():
-        if k in skip:
-            continue
-        if isinstance(v, dict):
-            rows += flat_rows(v, f"{prefix}{k}.", skip)
-        elif not isinstance(v, list):
-            rows.append({"metric": f"{prefix}{k}", "value": v})
-    return rows
 
 
 def val_certificates(wb: Workbook) -> list:

@@ -130,3 +130,13 @@ def test_sweep_curves_one_colour_per_point_and_the_bound():
     assert len(loss.lines) == 4 and loss.lines[0].get_color() == loss.lines[1].get_color()  # val and dashed train
     assert "entropy bound 0.100" in [t.get_text() for t in bpb.get_legend().get_texts()]
     render(fig)
+
+
+def test_verified_by_length_one_panel_per_mode_one_line_per_method():
+    rows = {"1": {"pct": 50.0, "ci95": [20.0, 80.0]}, "2": {"pct": 0.0, "ci95": [0.0, 30.0]}}
+    fig = plots.verified_by_length({"premises": {"model": rows, "constant": {"1": rows["2"]}},
+                                    "theorem": {"model": rows, "constant": rows}})
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "constant"]

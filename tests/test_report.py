@@ -159,3 +159,22 @@ def test_report_without_a_tty_shows_no_progress(monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert report.main(["--profile", "smoke", "--run", "t"]) == 1
     assert seen["progress"] is False
+
+
+def test_summary_markdown_carries_the_headline_rows():
+    """The model's verified % with its interval, the best baseline and pass@k, per prompt mode."""
+    s = {"profile": "smoke", "run_dir": "r", "git_commit": "abc", "torch_version": "2", "device": "cpu", "runtime_s": 1,
+         "val_loss": 1.0, "val_bpb": 1.4, "entropy_bound_bpb": 0.1, "train_val_gap": 0.1, "verified_pct": 12.5,
+         "structural_pct": 80.0, "pass_at_k": 20.0, "pass_k": 4, "duplicate_rate": 0.0, "near_dup_rate": 0.1,
+         "unique_rate": 1.0, "best_step": 5, "stop_reason": "done", "seeds": {}, "notebook_runtime_s": {},
+         "heldout": "test", "heldout_note": None,
+         "diagnosis": {"kind": "improving", "reason": "val loss still falling", "advice": "train longer"},
+         "headline": {"set": "test", "premises": {"verified_pct": 12.5, "verified_ci95": [8.0, 19.0], "pass_at_k": 20.0,
+                                                  "pass_at_k_ci95": [12.0, 28.0], "k": 4, "best_baseline": "blind",
+                                                  "best_baseline_pct": 60.0, "best_baseline_ci95": [50.0, 69.0]}}}
+    md = report.summary_markdown(s)
+    assert "| test, premises mode: model verified % (95 % CI) | **12.5** [8.0, 19.0] |" in md
+    assert "| test, premises mode: best baseline (blind) | 60.0 [50.0, 69.0] |" in md
+    assert "| test, premises mode: model pass@4 | 20.0 [12.0, 28.0] |" in md
+    s["heldout_note"], s["headline"]["set"] = "no test set beside ...", "val"
+    assert "val (no test set: val, which chose the checkpoint), premises mode" in report.summary_markdown(s)

@@ -63,14 +63,12 @@ def test_read_metrics_skips_a_torn_last_line(tmp_path):
     assert workbook.read_metrics(tmp_path) == [{"kind": "train", "step": 1}]
 
 
-def test_jsonable_and_flat_rows():
+def test_jsonable():
     import numpy as np
 
     out = workbook.jsonable({"a": np.float32(1.5), "b": (1, np.int64(2)), "c": float("nan"), "d": np.arange(2)})
     assert out == {"a": 1.5, "b": [1, 2], "c": None, "d": [0, 1]}
     json.dumps(out)
-    rows = workbook.flat_rows({"x": 1, "m": {"dup": 0.5}, "samples": [1, 2]})
-    assert rows == [{"metric": "x", "value": 1}, {"metric": "m.dup", "value": 0.5}]
 
 
 def test_html_table_escapes():
