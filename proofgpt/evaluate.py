@@ -29,11 +29,11 @@ from pathlib import Path
 from proofgpt import paths
 from proofgpt.certificate import lemma_table, prompt_of, read_texts, text_of
 from proofgpt.check import check_certificate
-from proofgpt.checkpoint import load_model
-from proofgpt.config import SampleConfig
-from proofgpt.data import run_data
+from proofgpt.checkpoint import load_model, weights_sha256
+from proofgpt.config import SampleConfig, check_seed, check_temperature
+from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, read_jsonl
+from proofgpt.io import atomic_write_json, read_jsonl, run_locked
 from proofgpt.sample import generate
 
 
@@ -229,12 +229,19 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
     """Evaluate a run's best checkpoint; writes runs/<name>/eval.json atomically and returns it.
 
     Defaults come from the run's config (eval.n_theorems, eval.pass_k, eval.n_unconditional,
-    sample.*). Completes the first n_theorems val certificates k times each.
+    sample.*). Completes the first n_theorems val certificates k times each, of the split the
+    checkpoint was trained on (data.checkpoint_data). eval.json records the graded weights'
+    sha256, so a reader can tell it is stale; the run is locked meanwhile (io.run_locked).
     """
-    t0 = time.perf_counter()
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
+    with run_locked(run_dir, "evaluated"):
+        return _evaluate_run(run_dir, n_theorems, k, n_unconditional, seed, device, sample_kwargs, progress)
+
+
+def _evaluate_run(run_dir, n_theorems, k, n_unconditional, seed, device, sample_kwargs, progress) -> dict:
+    t0 = time.perf_counter()
     model, meta = load_model(run_dir, device)
     cfg = meta["cfg"]
     asked = (sample_kwargs or {}).get("max_new_tokens")
@@ -248,7 +255,7 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
                max_new_tokens=cfg.sample.max_new_tokens)
     skw.update(sample_kwargs or {})
 
-    files = run_data(cfg, run_dir)
+    files = checkpoint_data(meta, run_dir)
     val = read_texts(files["val"])[:n_theorems]
     train = read_texts(files["train"])
 
@@ -260,6 +267,8 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seed=No
     result = {
         "run_dir": str(run_dir),
         "checkpoint": meta.get("path"),
+        "weights_sha256": weights_sha256(model),
+        "data_sha256": meta["data_sha256"],
         "step": (meta.get("state") or {}).get("step"),
         "verified_pct": comp["verified_pct"],
         "structural_pct": comp["structural_pct"],
@@ -292,11 +301,14 @@ def main(argv=None) -> int:
 
     for name, val, ok in [("--n-theorems", args.n_theorems, lambda v: v >= 1), ("--k", args.k, lambda v: v >= 1),
                           ("--n-unconditional", args.n_unconditional, lambda v: v >= 0),
-                          ("--temperature", args.temperature, lambda v: v >= 0),
                           ("--top-p", args.top_p, lambda v: 0 < v <= 1), ("--top-k", args.top_k, lambda v: v >= 1),
                           ("--max-tokens", args.max_tokens, lambda v: v >= 1)]:
         if val is not None and not ok(val):
             raise UserError(f"{name} {val} is out of range")
+    if args.temperature is not None:
+        check_temperature(args.temperature, "--temperature")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     skw = {key: v for key, v in [("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
                                  ("max_new_tokens", args.max_tokens)] if v is not None}
     run_dir = paths.resolve_run(args.run)

@@ -16,12 +16,19 @@ and imports each, but makes every notebook prove it survives
 Papermill only warns about unknown parameters (papermill#701), so `check_parameters` refuses
 them against `papermill.inspect_notebook` before anything runs; a failing cell stops the
 report with one line naming notebook and cell, the partial executed notebook left in place.
+
+Before any kernel starts, a report also refuses a run another process is writing (io.check_unlocked),
+a run trained with another config than the profile's (`check_same_run`: no report mixes two),
+and a report folder holding another run's notebooks. Each notebook executes into a temp file
+renamed into place, so a failed write (a full disk) never replaces a good earlier report.
 """
 
 import argparse
 import ast
+import contextlib
 import difflib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,11 +37,11 @@ import torch
 
 from proofgpt import paths
 from proofgpt.certificate import read_corpus
-from proofgpt.config import load_profile, to_dict
+from proofgpt.config import apply_overrides, check_seed, load_profile, to_dict
 from proofgpt.env import environment, git_commit
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text
-from proofgpt.workbook import jsonable, read_metrics, training_summary
+from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked
+from proofgpt.workbook import current_eval, jsonable, read_metrics, training_summary
 
 
 class ReportError(Exception):
@@ -101,21 +108,20 @@ def parse_param(text: str):
     return k.strip(), value
 
 
-def _read_json(path):
-    path = Path(path)
-    if not path.exists():
-        return {}
+def _read_json(path) -> dict:
+    """A JSON object from path; {} when it is missing, unreadable or not an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> dict:
     """summary.json: the run's headline numbers, from what the stages and notebooks wrote."""
     run_dir = Path(run_dir)
     ts = training_summary(read_metrics(run_dir))
-    ev = _read_json(run_dir / "eval.json")  # evaluate.evaluate_run
+    ev = current_eval(run_dir) or {}  # evaluate.evaluate_run, if it graded the run's checkpoint of now
     mem = ev.get("memorization") or {}
     nb = {p.stem: _read_json(p) for p in sorted((run_dir / "nb").glob("*.json"))}
     saved = _read_json(run_dir / "config.json")  # {"config", "derived", "env", "data", ...} from train()
@@ -182,6 +188,45 @@ def summary_markdown(s: dict) -> str:
     return "\n".join(lines)
 
 
+# settings that change where or how fast a run computes, not what it is
+NOT_THE_RUN = ("train.device", "train.dtype", "train.threads", "train.compile", "train.eval_batch_size")
+
+
+def check_same_run(run_dir: Path, cfg) -> None:
+    """UserError if run_dir was trained (config.json) with other data, model or train settings than cfg."""
+    saved = _read_json(run_dir / "config.json").get("config")
+    if not isinstance(saved, dict):
+        return
+    now = to_dict(cfg)
+    for section in ("data", "model", "train"):
+        for key, value in now[section].items():
+            was = (saved.get(section) or {}).get(key, value)
+            if f"{section}.{key}" not in NOT_THE_RUN and was != value:
+                raise UserError(f"{run_dir}: was trained with profile {saved.get('profile')!r} and {section}.{key}={was!r}, "
+                                f"this report's config has {value!r}; report it with its own profile and overrides, "
+                                f"or choose another --run")
+
+
+def check_report_dir(out_dir: Path, run_dir: Path) -> None:
+    """UserError if out_dir holds notebooks executed for another run directory (same name, other path)."""
+    for nb in sorted(out_dir.glob("[0-9][0-9]_*.ipynb")):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            other = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]["run_dir"]
+            if Path(other) != run_dir:
+                raise UserError(f"{nb}: is the report of another run ({other}); move {out_dir} away or rename the run")
+
+
+def _keep_if_notebook(tmp: Path, out: Path) -> None:
+    """After a failed execution: the partial notebook replaces out if it is a readable notebook,
+    else it is dropped and the earlier out (if any) stays."""
+    try:
+        json.loads(tmp.read_text(encoding="utf-8"))["cells"]
+        os.replace(tmp, out)
+    except (OSError, ValueError, KeyError, TypeError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def _export_html(ipynb: Path) -> None:
     from nbconvert import HTMLExporter  # heavy: only when exporting
 
@@ -222,17 +267,23 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
             raise UserError(f"{corpus}: no such corpus; run `make data` first (or pass -p data_path=FILE)")
     parameters = {"profile": str(profile), "run_dir": str(run_dir), "seed": int(seed), "overrides": overrides, **params}
     check_parameters(parameters, nbs)
+    check_seed(parameters["seed"], "seed")
+    check_unlocked(run_dir)
+    check_same_run(run_dir, apply_overrides(cfg, {"data.path": params["data_path"], "data.generate_chars": 0})
+                   if params.get("data_path") else cfg)
+    check_report_dir(out_dir, run_dir)
     timeout_s = timeout_s or cfg.report.execution_timeout_s
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start, timings = time.time(), {}
     for nb in nbs:
         out = out_dir / nb.name
+        tmp = out_dir / f".{nb.stem}.tmp.ipynb"  # renamed to out when written whole
         t0 = time.time()
         log(f"report: {nb.name} -> {out.relative_to(paths.ROOT) if out.is_relative_to(paths.ROOT) else out}")
         try:
             pm.execute_notebook(
                 str(nb.resolve()),
-                str(out.resolve()),
+                str(tmp.resolve()),
                 parameters=parameters,
                 kernel_name=cfg.report.kernel_name,
                 cwd=str(paths.ROOT),
@@ -241,7 +292,9 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
                 # the kernel's own log: quiet its per-start "TCP without encryption" warning (localhost)
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
+            os.replace(tmp, out)
         except PapermillExecutionError as e:
+            _keep_if_notebook(tmp, out)
             _try_export(out, html_export)
             rel = nb.relative_to(paths.ROOT) if nb.is_relative_to(paths.ROOT) else nb
             evalue = str(e.evalue).strip().splitlines()[-1] if str(e.evalue).strip() else ""
@@ -249,7 +302,13 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
                 f"{rel}: cell {e.cell_index} (In [{e.exec_count}]) failed: {e.ename}: {evalue} "
                 f"(partial report: {out})"
             ) from None
+        except OSError as e:  # the executed notebook could not be written (disk full, ...)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            kept = "the earlier report is kept" if out.exists() else "no report written"
+            raise ReportError(f"{out}: cannot write the executed notebook ({(e.strerror or str(e)).lower()}; {kept})") from None
         except Exception as e:  # kernel died, timeout, no such kernel, ...
+            _keep_if_notebook(tmp, out)
             _try_export(out, html_export)
             rel = nb.relative_to(paths.ROOT) if nb.is_relative_to(paths.ROOT) else nb
             msg = (str(e).strip().splitlines() or [""])[-1]

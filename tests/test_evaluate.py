@@ -14,6 +14,7 @@ import torch
 from proofgpt import evaluate as ev
 from proofgpt.errors import UserError
 from proofgpt.certificate import prompt_of
+from proofgpt.checkpoint import weights_sha256
 from proofgpt.evaluate import complete_theorems, distinct_n, jaccard, loss_gap, memorization, pass_at_k, shingles
 from proofgpt.model import GPT, GPTConfig
 from tests._certs import small_blocks, standalone_texts
@@ -174,19 +175,22 @@ def test_evaluate_run_writes_eval_json(tmp_path, monkeypatch):
     (run / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "step": 5, "train_loss": 1.0, "val_loss": 1.2}) + "\n")
     cfg = RunConfig()
     model = tiny_model(ctx=256)
-    monkeypatch.setattr("proofgpt.evaluate.load_model", lambda path, device="cpu": (model, {"cfg": cfg, "path": "x.pt", "state": {"step": 5}}))
-    monkeypatch.setattr("proofgpt.evaluate.run_data", lambda cfg, run_dir: {"train": tmp_path / "train.txt", "val": tmp_path / "val.txt"})
+    meta = {"cfg": cfg, "path": "x.pt", "state": {"step": 5}, "data_sha256": "d" * 64}
+    monkeypatch.setattr("proofgpt.evaluate.load_model", lambda path, device="cpu": (model, meta))
+    monkeypatch.setattr("proofgpt.evaluate.checkpoint_data", lambda meta, run_dir: {"train": tmp_path / "train.txt", "val": tmp_path / "val.txt"})
     res = ev.evaluate_run(run, n_theorems=2, k=2, n_unconditional=2, sample_kwargs=dict(max_new_tokens=16), progress=False)
     saved = json.loads((run / "eval.json").read_text())
     assert saved["completions"]["n_samples"] == 4 and len(saved["samples"]) == 4
     assert saved["memorization"]["n_samples"] == 2
     assert saved["loss_gap"]["gap_nats"] == pytest.approx(0.2)
     assert saved["verified_pct"] == res["verified_pct"] and saved["k"] == 2 and saved["step"] == 5
+    assert saved["weights_sha256"] == weights_sha256(model) and saved["data_sha256"] == "d" * 64
     with pytest.raises(UserError, match="ctx 256"):
         ev.evaluate_run(run, sample_kwargs=dict(max_new_tokens=257), progress=False)
 
 
-@pytest.mark.parametrize("flags", [["--k", "0"], ["--top-p", "0"], ["--temperature", "-0.5"], ["--n-theorems", "0"]])
+@pytest.mark.parametrize("flags", [["--k", "0"], ["--top-p", "0"], ["--temperature", "-0.5"], ["--n-theorems", "0"],
+                                   ["--temperature", "1e-40"], ["--temperature", "nan"], ["--seed", str(2**63)]])
 def test_cli_rejects_bad_options(tmp_path, flags):
     with pytest.raises(UserError):
         ev.main(["--run", str(tmp_path)] + flags)
