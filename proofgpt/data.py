@@ -188,7 +188,7 @@ def _holds_split(out_dir: Path, train_sha256: str) -> bool:
         return False
 
 
-def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None) -> dict:
+def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None, stale_ok: bool = True) -> dict:
     """Find (or make) the corpus and train/val files for cfg -> {"corpus", "train", "val"} paths.
 
     data.generate_chars > 0: generate that corpus into <run_dir>/data/ (once) and split it there.
@@ -197,16 +197,18 @@ def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None) -> dict:
     into <run_dir>/data/ so data/ is never touched.
 
     data_sha256 (a checkpoint's): the split must have that train file. One that does is used
-    even if the corpus changed since; else the split is re-derived aside and moved into
-    <run_dir>/data/ only if it matches, or DataMismatch is raised with nothing written.
+    even if the corpus changed since (unless stale_ok=False: a resume continues only on the
+    corpus as it is now); else the split is re-derived aside and moved into <run_dir>/data/
+    only if it matches, or DataMismatch is raised with nothing written.
     """
     d = cfg.data
     run_dir = Path(run_dir)
     run_files = run_dir / "data"
     corpus = _corpus(cfg, run_files)
     if data_sha256 is not None:
+        corpus_sha = None if stale_ok or not corpus.is_file() else sha256_file(corpus)
         for out_dir in (corpus.parent, run_files):
-            if _holds_split(out_dir, data_sha256):
+            if _holds_split(out_dir, data_sha256) and (stale_ok or _split_is_current(out_dir, corpus_sha, d.split_seed, d.val_frac)):
                 return {"corpus": corpus, "train": out_dir / "train.txt", "val": out_dir / "val.txt"}
         staging = Path(tempfile.mkdtemp(prefix=".data-", dir=run_dir))
         try:

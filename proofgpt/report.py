@@ -210,7 +210,7 @@ def check_same_run(run_dir: Path, cfg) -> None:
 def check_report_dir(out_dir: Path, run_dir: Path) -> None:
     """UserError if out_dir holds notebooks executed for another run directory (same name, other path)."""
     for nb in sorted(out_dir.glob("[0-9][0-9]_*.ipynb")):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             other = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]["run_dir"]
             if Path(other) != run_dir:
                 raise UserError(f"{nb}: is the report of another run ({other}); move {out_dir} away or rename the run")

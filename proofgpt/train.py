@@ -233,10 +233,10 @@ def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> T
     """Rank 0 finds or makes the split (data.run_data), the other ranks then read the same files.
     data_sha256: a resumed checkpoint's, which the train file must have (DataMismatch)."""
     if dev.master:
-        files = run_data(cfg, run_dir, data_sha256)
+        files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
     dev.barrier()
     if not dev.master:
-        files = run_data(cfg, run_dir, data_sha256)
+        files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
     val_texts = read_texts(files["val"])
     return TrainData(files, sha256_file(files["train"]), val_texts,
                      pack_proofs(read_texts(files["train"]), cfg.model.ctx), pack_proofs(val_texts, cfg.model.ctx))
