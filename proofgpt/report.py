@@ -17,7 +17,8 @@ Papermill only warns about unknown parameters (papermill#701), so `check_paramet
 them against `papermill.inspect_notebook` before anything runs; a failing cell stops the
 report with one line naming notebook and cell, the partial executed notebook left in place.
 
-Before any kernel starts, a report also refuses a run another process is writing (io.check_unlocked),
+Before any kernel starts, a report also refuses a directory that is not proofgpt's
+(io.claim_run_dir), a run another process is writing (io.check_unlocked),
 a run trained with another config than the profile's (`check_same_run`: no report mixes two),
 and a report folder holding another run's notebooks. Each notebook executes into a temp file
 renamed into place, so a failed write (a full disk) never replaces a good earlier report.
@@ -40,7 +41,7 @@ from proofgpt.certificate import read_corpus
 from proofgpt.config import apply_overrides, check_seed, load_profile, to_dict
 from proofgpt.env import environment, git_commit
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked
+from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked, claim_run_dir
 from proofgpt.workbook import current_eval, jsonable, read_metrics, training_summary
 
 
@@ -272,6 +273,7 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
     check_same_run(run_dir, apply_overrides(cfg, {"data.path": params["data_path"], "data.generate_chars": 0})
                    if params.get("data_path") else cfg)
     check_report_dir(out_dir, run_dir)
+    claim_run_dir(run_dir)  # a directory that is not proofgpt's is refused now, not in notebook 04
     timeout_s = timeout_s or cfg.report.execution_timeout_s
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start, timings = time.time(), {}

@@ -31,7 +31,7 @@ from proofgpt.data import checkpoint_data, run_data
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems, evaluate_run
 from proofgpt.generate import entropy_bound_bpb
-from proofgpt.io import atomic_write_json, read_jsonl
+from proofgpt.io import atomic_write_json, claim_run_dir, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import batch, pack_proofs, unpack
 from proofgpt.sample import sampling_threads
@@ -101,7 +101,9 @@ def _set_data(wb: Workbook, files: dict) -> dict:
 
 def ensure_data(wb: Workbook) -> dict:
     """Find or make the run's corpus and train/val split (data.run_data: the trainer's own rule);
-    for a run that has checkpoints, exactly the split they were trained on, or a UserError."""
+    for a run that has checkpoints, exactly the split they were trained on, or a UserError.
+    The run dir is claimed first (io.claim_run_dir): the notebooks write into it too."""
+    claim_run_dir(wb.run_dir)
     return _set_data(wb, run_data(wb.cfg, wb.run_dir, _trained_on(wb.run_dir)))
 
 

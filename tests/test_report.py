@@ -232,3 +232,14 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch, capsys):
         io.atomic_write_json(target, {"a": 1})
     assert e.value.filename == str(target) and cli._os_error(e.value) == f"{target}: no space left on device"
     assert list(tmp_path.iterdir()) == []  # no temp file left behind
+
+
+def test_report_refuses_a_directory_that_is_not_a_run(tmp_path, monkeypatch, capsys):
+    _isolate(monkeypatch, tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    rc = cli.main(["report", "--profile", "smoke", "--run", str(mine), "--no-html"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{mine}: not a proofgpt run directory" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
