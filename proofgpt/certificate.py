@@ -146,7 +146,9 @@ def corpus_owner(corpus) -> str:
     if not corpus.exists():
         return "absent"
     manifest = read_manifest(corpus)
-    if manifest and manifest.get("generator") == "proofgpt" and manifest.get("sha256") == sha256_file(corpus):
+    # "replaces_sha256": the file a write in progress (generate.write_corpus) is replacing
+    if manifest and manifest.get("generator") == "proofgpt" and sha256_file(corpus) in (
+            manifest.get("sha256"), manifest.get("replaces_sha256") or manifest.get("sha256")):
         return "ours"
     return "user"
 

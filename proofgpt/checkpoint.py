@@ -2,9 +2,12 @@
 
 Every .pt is a dict of tensors, numbers, strings and lists that `torch.load(weights_only=True)`
 reads (no pickled objects): weights, AdamW moments, GradScaler, every RNG state (python,
-numpy, torch CPU and CUDA) and the loop's metadata as a JSON string. It is written to a temp
-file and renamed; the .json beside it is a readable copy of the metadata. Which checkpoints are
-"best" is read from the files on disk, so it survives a crash anywhere.
+numpy, torch CPU and CUDA) and the loop's metadata as a JSON string, plus the sha256 of all of
+that (`payload_sha256`), checked on every load: a flipped byte is an error, never a silent load
+of damaged weights. It is written to a temp file and renamed; the .json beside it is a readable
+copy of the metadata. Which checkpoints are "best" is read from the files on disk, so it
+survives a crash anywhere. Anything wrong with a checkpoint (not a regular file, truncated,
+corrupt, a checksum or metadata that does not hold) is one UserError naming the file.
 
     ckpt/last.pt  .json          newest state (every epoch, and every train.ckpt_every steps)
     ckpt/best-<step>.pt  .json   the train.keep_best lowest val losses
@@ -23,19 +26,21 @@ import os
 import pickle
 import random
 import re
+import stat
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from proofgpt.config import from_dict
+from proofgpt.config import from_dict, validate
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_bytes, atomic_write_json
 from proofgpt.model import GPT
 
-CKPT_FORMAT = 1
+CKPT_FORMAT = 2  # 2: the payload carries its sha256 (format 1 loads, with a warning)
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,8 +99,31 @@ def _write_ckpt_bytes(path: Path, data: bytes, step: int) -> None:
     atomic_write_bytes(path, data, midway=lambda: hook("ckpt_write", step))
 
 
+def payload_sha256(obj, h=None) -> str:
+    """sha256 over a payload's structure and contents (tensor bytes, numbers, strings), its
+    "sha256" entry left out: payload_sha256({"a": torch.zeros(2)}) changes if any byte does."""
+    top = h is None
+    h = hashlib.sha256() if top else h
+    if isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            if not (top and k == "sha256"):
+                h.update(f"<{k!r}>".encode())
+                payload_sha256(obj[k], h)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"[{len(obj)}".encode())
+        for v in obj:
+            payload_sha256(v, h)
+    elif isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous().reshape(-1)  # 1-d: a 0-d tensor cannot be viewed as bytes
+        h.update(f"T{obj.dtype}{tuple(obj.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    else:
+        h.update(repr(obj).encode())
+    return h.hexdigest() if top else ""
+
+
 def save_checkpoint(path: Path, model, optimizer, scaler, meta: dict) -> None:
-    """Write path (.pt: tensors + meta as a JSON string) then path.json (readable meta)."""
+    """Write path (.pt: tensors + meta as a JSON string + their sha256) then path.json (readable meta)."""
     payload = {
         "format": CKPT_FORMAT,
         "model": model.state_dict(),
@@ -104,6 +132,7 @@ def save_checkpoint(path: Path, model, optimizer, scaler, meta: dict) -> None:
         "rng": get_rng_state(),
         "meta_json": json.dumps(meta),  # the .pt alone is complete; the .json is a copy for people
     }
+    payload["sha256"] = payload_sha256(payload)
     buf = io.BytesIO()
     torch.save(payload, buf)
     _write_ckpt_bytes(path, buf.getvalue(), meta["state"]["step"])
@@ -111,12 +140,17 @@ def save_checkpoint(path: Path, model, optimizer, scaler, meta: dict) -> None:
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[dict, dict]:
-    """A .pt checkpoint -> (payload, meta), loaded with weights_only=True; UserError naming the file."""
+    """A .pt checkpoint -> (payload, meta), loaded with weights_only=True and its sha256 checked;
+    a UserError naming the file for anything else."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such checkpoint")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode  # follows a symlink to what it points at
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such checkpoint") from None
+    if stat.S_ISDIR(mode):
         raise UserError(f"{path}: is a directory, expected a .pt checkpoint (or pass a run directory to load_model)")
+    if not stat.S_ISREG(mode):  # a FIFO would block the read forever
+        raise UserError(f"{path}: not a regular file, expected a .pt checkpoint")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -128,22 +162,49 @@ def load_checkpoint(path, map_location="cpu") -> tuple[dict, dict]:
             raise UserError(f"{path}: refused to load: it holds a pickled Python object ({what}), "
                             f"not only tensors; checkpoints are loaded with weights_only=True") from None
         raise UserError(f"{path}: truncated or corrupt checkpoint (not a readable torch file)") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: truncated or corrupt checkpoint ({first})") from None
+    except Exception as e:  # noqa: BLE001 -- whatever a damaged zip makes torch raise (RuntimeError, KeyError, ...)
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+        raise UserError(f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {first})") from None
     if not isinstance(payload, dict) or "model" not in payload or "meta_json" not in payload:
         raise UserError(f"{path}: not a proofgpt checkpoint (no 'model' and 'meta_json' entries)")
+    if "sha256" in payload:
+        if payload["sha256"] != payload_sha256(payload):
+            raise UserError(f"{path}: corrupt checkpoint (its contents do not match their sha256)")
+    else:
+        warnings.warn(f"{path}: no checksum (written before checkpoint format 2); loaded unverified")
     try:
         meta = json.loads(payload["meta_json"])
-    except ValueError:
-        raise UserError(f"{path}: corrupt checkpoint metadata") from None
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: corrupt checkpoint metadata (not JSON)") from None
+    problem = _meta_problem(meta)
+    if problem:
+        raise UserError(f"{path}: malformed checkpoint metadata ({problem})")
     return payload, meta
+
+
+def _meta_problem(meta) -> str | None:
+    """What is wrong with a checkpoint's metadata, or None: the fields every reader relies on."""
+    if not isinstance(meta, dict):
+        return f"expected a JSON object, got {type(meta).__name__}"
+    for key, kind in (("config", dict), ("state", dict), ("data_sha256", str)):
+        if not isinstance(meta.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    state = meta["state"]
+    for key in ("step", "epoch", "row_in_epoch"):
+        if not isinstance(state.get(key), int) or isinstance(state.get(key), bool) or state[key] < 0:
+            return f"state.{key} must be an integer >= 0, got {state.get(key)!r}"
+    for key in ("val_loss", "best_val_loss"):
+        if state.get(key) is not None and not isinstance(state[key], (int, float)):
+            return f"state.{key} must be a number or null, got {state[key]!r}"
+    return None
 
 
 def read_checkpoint_meta(pt: Path) -> dict | None:
     """The loop meta of a checkpoint: its .json if readable, else the .pt itself; None if both are bad."""
     try:
-        return json.loads(pt.with_suffix(".json").read_text(encoding="utf-8"))
+        meta = json.loads(pt.with_suffix(".json").read_text(encoding="utf-8"))
+        if _meta_problem(meta) is None:
+            return meta
     except (OSError, ValueError):
         pass
     try:
@@ -169,38 +230,79 @@ def remove_checkpoint(pt: Path) -> None:
             p.unlink()
 
 
+def candidate_checkpoints(path_or_run_dir) -> list[Path]:
+    """A .pt path -> [it]; a run dir -> its best checkpoints (lowest val loss first), then ckpt/last.pt."""
+    p = Path(path_or_run_dir)
+    if not p.is_dir():
+        return [p]
+    ckpt_dir = p / "ckpt" if (p / "ckpt").is_dir() else p
+    found = [pt for _, _, pt in best_checkpoints(ckpt_dir)]
+    if (ckpt_dir / "last.pt").exists():
+        found.append(ckpt_dir / "last.pt")
+    if not found:
+        raise UserError(f"{p}: no checkpoints (expected {ckpt_dir}/best-*.pt or last.pt)")
+    return found
+
+
 def find_checkpoint(path_or_run_dir) -> Path:
     """A .pt path as is; a run dir -> its best checkpoint (lowest val loss), else ckpt/last.pt."""
-    p = Path(path_or_run_dir)
-    if p.is_dir():
-        ckpt_dir = p / "ckpt" if (p / "ckpt").is_dir() else p
-        best = best_checkpoints(ckpt_dir)
-        if best:
-            return best[0][2]
-        if (ckpt_dir / "last.pt").exists():
-            return ckpt_dir / "last.pt"
-        raise UserError(f"{p}: no checkpoints (expected {ckpt_dir}/best-*.pt or last.pt)")
-    return p
+    return candidate_checkpoints(path_or_run_dir)[0]
+
+
+def torch_device(name: str) -> torch.device:
+    """'cpu', 'cuda', 'cuda:1' -> a torch.device this machine has, else a UserError."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"device {name!r}: expected cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"device {name!r}: expected cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r}: no CUDA device is available (use cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+def _build_model(path: Path, payload: dict, meta: dict) -> tuple[GPT, object]:
+    """The GPT a checkpoint's config describes, with its weights; UserError naming the file."""
+    try:
+        cfg = from_dict(meta["config"], strict=False, source=f"{path}: config")
+        validate(cfg)
+    except UserError as e:
+        raise UserError(f"{path}: malformed checkpoint metadata ({e})") from None
+    try:
+        model = GPT(cfg.model)
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise UserError(f"{path}: weights do not fit the config saved with them ({str(e).splitlines()[0][:160]})") from None
+    return model, cfg
 
 
 def load_model(ckpt_path_or_run_dir, device="cpu") -> tuple[GPT, dict]:
     """A checkpoint or run dir (-> its best checkpoint) -> (GPT in eval mode on device, meta).
 
+    In a run dir a checkpoint that does not load is skipped with a warning naming it, and the
+    next best (at last ckpt/last.pt) is loaded; the first error is raised when none loads.
     meta: {"path", "config" (dict), "cfg" (RunConfig), "state" (step, epoch, val_loss, ...),
     "derived", "data_sha256", "env"}.
     """
-    path = find_checkpoint(ckpt_path_or_run_dir)
-    payload, meta = load_checkpoint(path, map_location="cpu")
-    cfg = from_dict(meta["config"], strict=False)
-    model = GPT(cfg.model)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as e:
-        raise UserError(f"{path}: weights do not fit the config saved with them ({str(e).splitlines()[0]})") from None
-    model.to(device).eval()
-    meta["path"] = str(path)
-    meta["cfg"] = cfg
-    return model, meta
+    device = torch_device(device)
+    candidates, first_error = candidate_checkpoints(ckpt_path_or_run_dir), None
+    for i, path in enumerate(candidates):
+        try:
+            payload, meta = load_checkpoint(path, map_location="cpu")
+            model, cfg = _build_model(path, payload, meta)
+        except UserError as e:
+            first_error = first_error or e
+            if i + 1 < len(candidates):
+                warnings.warn(f"skipped {e}; trying {candidates[i + 1].name}")
+            continue
+        model.to(device).eval()
+        meta["path"] = str(path)
+        meta["cfg"] = cfg
+        return model, meta
+    raise first_error
 
 
 def weights_sha256(model) -> str:

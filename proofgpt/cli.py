@@ -4,6 +4,13 @@ Each command lives in its stage's module as `main(argv) -> int` with its own arg
 parser, and is imported only when called (so `proofgpt check` never imports torch).
 Bad input (`UserError`, missing files, invalid UTF-8, ...) is printed as one line on
 stderr with exit code 2; set PROOFGPT_TRACEBACK=1 to see the traceback instead.
+
+A reader that leaves early (`proofgpt train ... | head -1`) does not stop the work: from the
+first broken pipe on, output goes to /dev/null and the command runs to its end, because what
+most commands are for is the files they write (checkpoints, a split), and a run cut short at
+whatever step the reader left is worse than a finished one. The exit code is then 1, not 0:
+not all of the output the command produced was delivered, and `set -o pipefail` scripts
+should see that (1, as Python's own notes on SIGPIPE recommend). Errors keep their codes.
 """
 
 import argparse
@@ -64,6 +71,39 @@ def _os_error(e: OSError) -> str:
     return f"{e.filename}: {what}"
 
 
+class _PipeGuard:
+    """A text stream that, on its first BrokenPipeError, points its file descriptor at /dev/null
+    (so later writes and the interpreter's final flush succeed) and remembers it."""
+
+    def __init__(self, stream):
+        self._stream, self.broken = stream, False
+
+    def _discard(self):
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+            self._stream = open(os.devnull, "w", encoding="utf-8")
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def _resolve(argv):
     """Longest command prefix of argv -> (command, rest)."""
     for n in (2, 1):
@@ -87,9 +127,17 @@ def main(argv=None) -> int:
     module_name, func_name = target.split(":")
     # usage errors (a bad option value) end in the same one line as every other error
     argparse_error, argparse.ArgumentParser.error = argparse.ArgumentParser.error, _usage_error(cmd)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeGuard(stdout), _PipeGuard(stderr)
     try:
-        return _run(module_name, func_name, rest)
+        rc = _run(module_name, func_name, rest)
+        sys.stdout.flush()
+        if rc == 0 and (sys.stdout.broken or sys.stderr.broken):
+            print("proofgpt: warning: output was cut short (broken pipe); the work itself finished", file=sys.stderr)
+            rc = 1
+        return rc
     finally:
+        sys.stdout, sys.stderr = stdout, stderr
         argparse.ArgumentParser.error = argparse_error
 
 
@@ -105,9 +153,6 @@ def _run(module_name, func_name, rest) -> int:
     except KeyboardInterrupt:
         print("proofgpt: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `proofgpt data stats FILE | head`: the reader left; that is fine
-        sys.stderr.close()
-        return 0
     except OSError as e:  # missing file, a directory, not writable, disk full, ...
         print(f"proofgpt: error: {_os_error(e)}", file=sys.stderr)
     return 2

@@ -21,6 +21,7 @@ so checkpoints written before a field existed still load.
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -155,6 +156,27 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
     "train.dtype": ("auto", "fp32", "bf16", "fp16"),
 }
+# numeric limits checked at the edge (validate, and the commands' own options)
+SEED_LIMIT = 2**63  # seeds are in [0, 2**63): every RNG here takes them (numpy's legacy one mod 2**32)
+MIN_TEMPERATURE = 1e-3  # below it logits / T overflow float32 to inf; 0 means greedy
+MAX_CHARS = 10**9  # a generated corpus of at most 1G characters
+MAX_THREADS = max(64, os.cpu_count() or 1)  # torch segfaults asked for 100000 OpenMP threads
+
+
+def check_seed(value, where: str) -> int:
+    """value if it is a seed (an int in [0, 2**63)), else a UserError naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise UserError(f"{where}={value!r}: must be an integer in [0, 2**63)")
+    return value
+
+
+def check_temperature(value, where: str) -> float:
+    """value if it is a sampling temperature (0, or finite and >= 1e-3), else a UserError."""
+    if not (value == 0 or (math.isfinite(value) and value >= MIN_TEMPERATURE)):
+        raise UserError(f"{where}={value!r}: must be 0 (greedy) or a finite number >= {MIN_TEMPERATURE:g}")
+    return value
+
+
 # model fields that change parameter shapes or what the weights mean: a checkpoint cannot
 # continue under a config that differs in any of them
 MODEL_SHAPE_KEYS = ("vocab_size", "ctx", "d_model", "n_layers", "n_heads", "d_mlp", "norm", "act", "pos", "bias")
@@ -378,6 +400,15 @@ def validate(cfg: RunConfig) -> None:
         v = getattr(getattr(cfg, section), name)
         if v not in options:
             raise UserError(f"{key}={v!r}: expected one of {', '.join(options)}{_did_you_mean(v, options)}")
+    for section in SECTIONS:  # NaN and inf pass every comparison below, so refuse them first
+        for f in dataclasses.fields(getattr(cfg, section)):
+            v = getattr(getattr(cfg, section), f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise UserError(f"{section}.{f.name}={v!r}: must be a finite number")
+    for key in ("data.generate_seed", "data.split_seed", "train.seed", "sample.seed"):
+        section, name = key.split(".")
+        check_seed(getattr(getattr(cfg, section), name), key)
+    check_temperature(cfg.sample.temperature, "sample.temperature")
     m, t, s = cfg.model, cfg.train, cfg.sample
     checks = [
         ("model.vocab_size", m.vocab_size == 256, "must be 256 (tokens are bytes)"),
@@ -404,16 +435,19 @@ def validate(cfg: RunConfig) -> None:
         ("train.eval_every", t.eval_every is None or t.eval_every >= 1, "must be >= 1 or none"),
         ("train.ckpt_every", t.ckpt_every is None or t.ckpt_every >= 1, "must be >= 1 or none"),
         ("train.keep_best", t.keep_best >= 1, "must be >= 1"),
-        ("train.threads", t.threads >= 0, "must be >= 0 (0 = torch's default)"),
+        ("train.threads", 0 <= t.threads <= MAX_THREADS, f"must be in [0, {MAX_THREADS}] (0 = torch's default)"),
         ("train.eval_batch_size", t.eval_batch_size >= 1, "must be >= 1"),
         ("train.train_eval_rows", t.train_eval_rows >= 0, "must be >= 0"),
         ("data.val_frac", 0 < cfg.data.val_frac < 1, "must be in (0, 1)"),
-        ("data.generate_chars", cfg.data.generate_chars >= 0, "must be >= 0"),
-        ("sample.temperature", s.temperature >= 0, "must be >= 0 (0 = greedy)"),
+        ("data.generate_chars", 0 <= cfg.data.generate_chars <= MAX_CHARS, f"must be in [0, {MAX_CHARS:.0e}]"),
         ("sample.top_p", 0 < s.top_p <= 1, "must be in (0, 1]"),
         ("sample.top_k", s.top_k is None or s.top_k >= 1, "must be >= 1 or none"),
         ("sample.max_new_tokens", 1 <= s.max_new_tokens <= m.ctx, f"must be in [1, model.ctx={m.ctx}]"),
         ("eval.monitor_theorems", cfg.eval.monitor_theorems >= 0, "must be >= 0 (0 = skip)"),
+        ("eval.n_theorems", cfg.eval.n_theorems >= 1, "must be >= 1"),
+        ("eval.pass_k", cfg.eval.pass_k >= 1, "must be >= 1"),
+        ("eval.n_unconditional", cfg.eval.n_unconditional >= 0, "must be >= 0 (0 = skip)"),
+        ("report.execution_timeout_s", cfg.report.execution_timeout_s >= 1, "must be >= 1"),
     ]
     for key, ok, why in checks:
         if not ok:

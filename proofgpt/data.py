@@ -18,24 +18,34 @@ test-long's do not (too slow for `make data`; test-long's proofs are beyond that
 `run_data(cfg, run_dir)`: the corpus and train/val split a run uses -- the split beside the
 corpus when it was made from this very file with the run's seed and fraction (what `make data`
 writes), else a split (or, for generated-corpus profiles, a corpus) inside the run directory.
-Training, evaluation and the notebooks all call it, so they agree on the data.
+Training, evaluation and the notebooks all call it, so they agree on the data. Given the train
+file's sha256 a checkpoint recorded, it finds or re-derives exactly that split or refuses
+(`DataMismatch`) without writing anything: `checkpoint_data` is what every consumer of a
+checkpoint calls, so nothing is graded on data the run trained on.
 """
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from proofgpt import baseline, check, generate, pack, paths, split
 from proofgpt.certificate import corpus_owner, read_corpus, read_manifest, read_meta, split_blocks, statement_class_of
-from proofgpt.config import RunConfig
+from proofgpt.config import MAX_CHARS, RunConfig, check_seed, from_dict
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 
 TEST_SETS = ("test", "test-long", "test-facts")
 TEST_CERTS = 1000  # certificates in test and test-facts; test-long has half as many (~4x longer, slower to make)
+
+
+class DataMismatch(UserError):
+    """The data found for a run is not the data its checkpoint was trained on."""
 
 
 def _why_regenerate(corpus: Path, seed: int, n_chars: int) -> str | None:
@@ -46,6 +56,8 @@ def _why_regenerate(corpus: Path, seed: int, n_chars: int) -> str | None:
     if owner == "user":
         raise UserError(f"{corpus}: not written by proofgpt (no matching manifest); refusing to replace it")
     m = read_manifest(corpus)
+    if m.get("replaces_sha256") is not None or m.get("sha256") != sha256_file(corpus):
+        return "ours, but its last write was interrupted"
     if m.get("version") != generate.GENERATOR_VERSION:
         return f"ours, but written by generator version {m.get('version')}, now {generate.GENERATOR_VERSION}"
     if m.get("seed") != seed or m.get("chars") != n_chars:
@@ -229,34 +241,93 @@ def _split_is_current(out_dir: Path, corpus_sha: str, seed: int, val_frac: float
     return m.get("input_sha256") == corpus_sha and m.get("seed") == seed and m.get("val_frac") == val_frac
 
 
-def run_data(cfg: RunConfig, run_dir) -> dict:
+def _corpus(cfg: RunConfig, run_files: Path) -> Path:
+    """The corpus a run reads: generated into <run>/data/, else data.path (relative to the repo root)."""
+    if cfg.data.generate_chars > 0:
+        return run_files / "training.txt"
+    corpus = Path(cfg.data.path)
+    corpus = corpus if corpus.is_absolute() else paths.ROOT / corpus
+    if not corpus.exists():
+        raise UserError(f"{corpus}: no such corpus; run `make data` first (or set data.generate_chars "
+                        f"to train on a generated one)")
+    return corpus
+
+
+def _derive(cfg: RunConfig, corpus: Path, out_dir: Path) -> Path:
+    """Generate the corpus into out_dir if the profile generates one and it is not current, then
+    split it into out_dir -> the corpus path split."""
+    d = cfg.data
+    if d.generate_chars > 0 and _why_regenerate(corpus, d.generate_seed, d.generate_chars):
+        corpus = out_dir / corpus.name
+        generate.write_corpus(corpus, seed=d.generate_seed, n_chars=d.generate_chars, progress=False)
+    split.split_corpus(corpus, out_dir, seed=d.split_seed, val_frac=d.val_frac)
+    return corpus
+
+
+def _holds_split(out_dir: Path, train_sha256: str) -> bool:
+    """Does out_dir hold a proofgpt split whose train.txt (and val.txt, when recorded) is intact and has that sha256?"""
+    if split.split_owner(out_dir) != "ours" or not (out_dir / "val.txt").is_file():
+        return False
+    try:
+        m = json.loads((out_dir / "split.json").read_text(encoding="utf-8"))
+        return sha256_file(out_dir / "train.txt") == train_sha256 and m.get("val_sha256", sha256_file(out_dir / "val.txt")) == sha256_file(out_dir / "val.txt")
+    except (OSError, ValueError):
+        return False
+
+
+def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None, stale_ok: bool = True) -> dict:
     """Find (or make) the corpus and train/val files for cfg -> {"corpus", "train", "val"} paths.
 
     data.generate_chars > 0: generate that corpus into <run_dir>/data/ (once) and split it there.
     Otherwise data.path (relative to the repo root): use the split beside it if it was made
     from this very file with this seed and val_frac (what `make data` writes), else split
     into <run_dir>/data/ so data/ is never touched.
+
+    data_sha256 (a checkpoint's): the split must have that train file. One that does is used
+    even if the corpus changed since (unless stale_ok=False: a resume continues only on the
+    corpus as it is now); else the split is re-derived aside and moved into <run_dir>/data/
+    only if it matches, or DataMismatch is raised with nothing written.
     """
     d = cfg.data
-    run_files = Path(run_dir) / "data"
-    if d.generate_chars > 0:
-        corpus = run_files / "training.txt"
-        if _why_regenerate(corpus, d.generate_seed, d.generate_chars):
-            generate.write_corpus(corpus, seed=d.generate_seed, n_chars=d.generate_chars, progress=False)
-    else:
-        corpus = Path(d.path)
-        corpus = corpus if corpus.is_absolute() else paths.ROOT / corpus
-        if not corpus.exists():
-            raise UserError(f"{corpus}: no such corpus; run `make data` first (or set data.generate_chars "
-                            f"to train on a generated one)")
-    corpus_sha = sha256_file(corpus)
+    run_dir = Path(run_dir)
+    run_files = run_dir / "data"
+    corpus = _corpus(cfg, run_files)
+    if data_sha256 is not None:
+        corpus_sha = None if stale_ok or not corpus.is_file() else sha256_file(corpus)
+        for out_dir in (corpus.parent, run_files):
+            if _holds_split(out_dir, data_sha256) and (stale_ok or _split_is_current(out_dir, corpus_sha, d.split_seed, d.val_frac)):
+                return {"corpus": corpus, "train": out_dir / "train.txt", "val": out_dir / "val.txt"}
+        staging = Path(tempfile.mkdtemp(prefix=".data-", dir=run_dir))
+        try:
+            _derive(cfg, corpus, staging)
+            now = sha256_file(staging / "train.txt")
+            if now != data_sha256:
+                raise DataMismatch(f"{corpus}: the run's train data cannot be re-derived from it: its split's train "
+                                   f"file has sha256 {now[:12]}..., the checkpoint was trained on "
+                                   f"{data_sha256[:12]}... (the corpus or data settings changed since)")
+            run_files.mkdir(exist_ok=True)
+            if split.split_owner(run_files) == "user":
+                raise UserError(f"{run_files}: holds a split proofgpt did not write; refusing to replace it")
+            for f in sorted(staging.iterdir()):
+                os.replace(f, run_files / f.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return {"corpus": corpus, "train": run_files / "train.txt", "val": run_files / "val.txt"}
+    corpus_sha = None if d.generate_chars > 0 and _why_regenerate(corpus, d.generate_seed, d.generate_chars) \
+        else sha256_file(corpus)
     for out_dir in (corpus.parent, run_files):
-        if _split_is_current(out_dir, corpus_sha, d.split_seed, d.val_frac):
+        if corpus_sha and _split_is_current(out_dir, corpus_sha, d.split_seed, d.val_frac):
             break
     else:
         out_dir = run_files
-        split.split_corpus(corpus, out_dir, seed=d.split_seed, val_frac=d.val_frac)
+        corpus = _derive(cfg, corpus, run_files)
     return {"corpus": corpus, "train": out_dir / "train.txt", "val": out_dir / "val.txt"}
+
+
+def checkpoint_data(meta: dict, run_dir) -> dict:
+    """run_data for a checkpoint's metadata (load_model's meta): its config, and exactly the
+    train data it recorded (data_sha256), or DataMismatch. What evaluation and sampling call."""
+    return run_data(from_dict(meta["config"], strict=False), run_dir, data_sha256=meta["data_sha256"])
 
 
 def prepare_main(argv=None) -> int:
@@ -266,5 +337,8 @@ def prepare_main(argv=None) -> int:
     parser.add_argument("--ctx", type=int, default=512, help="context length to report packing for, besides 512 and 1024 (default: %(default)s)")
     parser.add_argument("--corpus", default=str(paths.CORPUS), help="the corpus file (default: %(default)s)")
     args = parser.parse_args(argv)
+    check_seed(args.seed, "--seed")
+    if not 0 < args.chars <= MAX_CHARS:
+        raise UserError(f"--chars must be positive and at most {MAX_CHARS:.0e}, got {args.chars}")
     prepare(seed=args.seed, n_chars=args.chars, ctx=args.ctx, corpus=args.corpus, progress=sys.stderr.isatty())
     return 0

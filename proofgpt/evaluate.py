@@ -48,11 +48,11 @@ from proofgpt.baseline import (axiom_prompt, constant_completion, length_bucket,
 from proofgpt.certificate import (lemma_table, name_of, proof_of, prompt_of, read_meta, read_texts, strip_name,
                                   text_of, theorem_prompt_of)
 from proofgpt.check import check_certificate
-from proofgpt.checkpoint import load_model
-from proofgpt.config import SampleConfig
-from proofgpt.data import run_data
+from proofgpt.checkpoint import load_model, weights_sha256
+from proofgpt.config import SampleConfig, check_seed, check_temperature
+from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, read_jsonl
+from proofgpt.io import atomic_write_json, read_jsonl, run_locked
 from proofgpt.sample import generate
 from proofgpt.stats import distinct_n, nearest, shingles
 
@@ -459,12 +459,20 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seeds=N
 
     Defaults come from the run's config (eval.n_theorems, eval.pass_k, eval.seeds,
     eval.n_unconditional, eval.baseline_budget_*, sample.*). theorems: a certificate file to
-    evaluate on instead of the held-out sets.
+    evaluate on instead of the held-out sets. The train file (for retrieval, memorization and the
+    lemma table) is the one the checkpoint was trained on (data.checkpoint_data). eval.json
+    records the graded weights' sha256, so a reader can tell it is stale; the run is locked
+    meanwhile (io.run_locked).
     """
-    t0 = time.perf_counter()
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
+    with run_locked(run_dir, "evaluated"):
+        return _evaluate_run(run_dir, n_theorems, k, n_unconditional, seeds, device, sample_kwargs, theorems, progress)
+
+
+def _evaluate_run(run_dir, n_theorems, k, n_unconditional, seeds, device, sample_kwargs, theorems, progress) -> dict:
+    t0 = time.perf_counter()
     model, meta = load_model(run_dir, device)
     cfg = meta["cfg"]
     asked = (sample_kwargs or {}).get("max_new_tokens")
@@ -478,7 +486,7 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seeds=N
                max_new_tokens=cfg.sample.max_new_tokens)
     skw.update(sample_kwargs or {})
 
-    files = run_data(cfg, run_dir)
+    files = checkpoint_data(meta, run_dir)
     set_files, note = heldout_sets(files, theorems)
     train = read_texts(files["train"])
 
@@ -505,6 +513,8 @@ def evaluate_run(run_dir, n_theorems=None, k=None, n_unconditional=None, seeds=N
     result = {
         "run_dir": str(run_dir),
         "checkpoint": meta.get("path"),
+        "weights_sha256": weights_sha256(model),
+        "data_sha256": meta["data_sha256"],
         "step": (meta.get("state") or {}).get("step"),
         "heldout": next(iter(sets)),
         "heldout_note": note,
@@ -584,17 +594,20 @@ def main(argv=None) -> int:
 
     for name, val, ok in [("--n-theorems", args.n_theorems, lambda v: v >= 1), ("--k", args.k, lambda v: v >= 1),
                           ("--n-unconditional", args.n_unconditional, lambda v: v >= 0),
-                          ("--temperature", args.temperature, lambda v: v >= 0),
                           ("--top-p", args.top_p, lambda v: 0 < v <= 1), ("--top-k", args.top_k, lambda v: v >= 1),
                           ("--max-tokens", args.max_tokens, lambda v: v >= 1)]:
         if val is not None and not ok(val):
             raise UserError(f"{name} {val} is out of range")
+    if args.temperature is not None:
+        check_temperature(args.temperature, "--temperature")
     try:
         seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds is not None else None
     except ValueError:
         raise UserError(f"--seeds {args.seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
     if seeds == []:
         raise UserError("--seeds: give at least one seed")
+    for s in seeds or []:
+        check_seed(s, "--seeds")
     if args.theorems:
         read_texts(args.theorems)  # a missing or non-certificate file is one line, before the model loads
     skw = {key: v for key, v in [("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),

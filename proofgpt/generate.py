@@ -57,8 +57,9 @@ from tqdm.auto import tqdm
 from proofgpt import paths
 from proofgpt.algebra import CATALOG_FACTS, STRUCTURES, Fact, axioms_subset, catalog_lemmas, statement_class
 from proofgpt.certificate import corpus_owner
+from proofgpt.config import MAX_CHARS, check_seed
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes
+from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from proofgpt.terms import (BINARY, POSTFIX, SYMBOLS, App, Atom, Var, canonical, match, names, parse_args, parse_equation,
                             positions, print_arg, print_equation, print_term, replace, size, substitute, to_pattern,
                             variables)
@@ -772,14 +773,22 @@ def entropy_bound_bpb(meta, n_bytes) -> float:
 
 
 def write_corpus(path=paths.CORPUS, seed=0, n_chars=PLAN_CHARS, progress=True, knobs: Knobs = Knobs()) -> dict:
-    """Generate and write training.txt, training.meta.jsonl, training.manifest.json (atomically)."""
+    """Generate and write training.txt, training.meta.jsonl, training.manifest.json (atomically).
+
+    The manifest goes first, naming the new file's sha256 and the one it replaces
+    ("replaces_sha256"), and again without it once the corpus is in place: a crash anywhere
+    leaves a corpus its manifest still calls ours (certificate.corpus_owner), never one that
+    looks like the user's.
+    """
     path = Path(path)
     text, meta = generate_corpus(seed, n_chars, progress, knobs)
     data = text.encode("utf-8")
-    atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
-    atomic_write_text(path, text)
     manifest = {"generator": "proofgpt", "version": GENERATOR_VERSION, "seed": seed, "chars": n_chars, "sha256": sha256_bytes(data),
                 "n_certificates": len(meta), "entropy_bound_bpb": entropy_bound_bpb(meta, len(data)), "knobs": asdict(knobs)}
+    old_sha = sha256_file(path) if corpus_owner(path) == "ours" else None
+    atomic_write_json(paths.manifest_path(path), {**manifest, "replaces_sha256": old_sha})
+    atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
+    atomic_write_text(path, text)
     atomic_write_json(paths.manifest_path(path), manifest)
     return manifest
 
@@ -796,8 +805,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(paths.CORPUS), help="output corpus path (default data/training.txt)")
     ap.add_argument("--force", action="store_true", help="overwrite a file that this generator did not write")
     args = ap.parse_args(argv)
-    if args.chars <= 0:
-        raise UserError(f"--chars must be positive, got {args.chars}")
+    if not 0 < args.chars <= MAX_CHARS:
+        raise UserError(f"--chars must be positive and at most {MAX_CHARS:.0e}, got {args.chars}")
+    check_seed(args.seed, "--seed")
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected a file path for the corpus")

@@ -49,11 +49,12 @@ def run_dir(run_name: str) -> Path:
 
 
 def resolve_run(name_or_path: str) -> Path:
-    """`--run` as the commands take it: a bare name means runs/<name>, anything path-like is a path.
+    """`--run` as the commands take it: a bare name means runs/<name>, anything path-like is a path
+    (`~` expanded, as the shell does not in `--run=~/x`).
 
     >>> resolve_run("cpu") == RUNS_DIR / "cpu", resolve_run("./x") == Path("./x")
     (True, True)
     """
-    if os.sep in name_or_path or name_or_path.startswith("."):
-        return Path(name_or_path)
+    if os.sep in name_or_path or name_or_path.startswith((".", "~")):
+        return Path(name_or_path).expanduser()
     return run_dir(name_or_path)

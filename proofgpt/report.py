@@ -19,6 +19,12 @@ and imports each, but makes every notebook prove it survives
 Papermill only warns about unknown parameters (papermill#701), so `check_parameters` refuses
 them against `papermill.inspect_notebook` before anything runs; a failing cell stops the
 report with one line naming notebook and cell, the partial executed notebook left in place.
+
+Before any kernel starts, a report also refuses a directory that is not proofgpt's
+(io.claim_run_dir), a run another process is writing (io.check_unlocked),
+a run trained with another config than the profile's (`check_same_run`: no report mixes two),
+and a report folder holding another run's notebooks. Each notebook executes into a temp file
+renamed into place, so a failed write (a full disk) never replaces a good earlier report.
 """
 
 import argparse
@@ -26,6 +32,7 @@ import ast
 import contextlib
 import difflib
 import json
+import os
 import sys
 import threading
 import time
@@ -36,13 +43,13 @@ from tqdm.auto import tqdm
 
 from proofgpt import paths
 from proofgpt.certificate import read_corpus
-from proofgpt.config import load_profile, to_dict
+from proofgpt.config import apply_overrides, check_seed, load_profile, to_dict
 from proofgpt.data import corpus_entropy_bound
 from proofgpt.diagnose import Diagnosis, diagnose
 from proofgpt.env import environment, git_commit
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text
-from proofgpt.workbook import jsonable, read_metrics, training_summary
+from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked, claim_run_dir
+from proofgpt.workbook import current_eval, jsonable, read_metrics, training_summary
 
 
 class ReportError(Exception):
@@ -109,14 +116,13 @@ def parse_param(text: str):
     return k.strip(), value
 
 
-def _read_json(path):
-    path = Path(path)
-    if not path.exists():
-        return {}
+def _read_json(path) -> dict:
+    """A JSON object from path; {} when it is missing, unreadable or not an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> dict:
@@ -124,7 +130,7 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
     run_dir = Path(run_dir)
     metrics = read_metrics(run_dir)
     ts = training_summary(metrics)
-    ev = _read_json(run_dir / "eval.json")  # evaluate.evaluate_run
+    ev = current_eval(run_dir) or {}  # evaluate.evaluate_run, if it graded the run's checkpoint of now
     mem = ev.get("memorization") or {}
     nb = {p.stem: _read_json(p) for p in sorted((run_dir / "nb").glob("*.json"))}
     saved = _read_json(run_dir / "config.json")  # {"config", "derived", "env", "data", ...} from train()
@@ -221,6 +227,45 @@ def summary_markdown(s: dict) -> str:
     return "\n".join(lines)
 
 
+# settings that change where or how fast a run computes, not what it is
+NOT_THE_RUN = ("train.device", "train.dtype", "train.threads", "train.compile", "train.eval_batch_size")
+
+
+def check_same_run(run_dir: Path, cfg) -> None:
+    """UserError if run_dir was trained (config.json) with other data, model or train settings than cfg."""
+    saved = _read_json(run_dir / "config.json").get("config")
+    if not isinstance(saved, dict):
+        return
+    now = to_dict(cfg)
+    for section in ("data", "model", "train"):
+        for key, value in now[section].items():
+            was = (saved.get(section) or {}).get(key, value)
+            if f"{section}.{key}" not in NOT_THE_RUN and was != value:
+                raise UserError(f"{run_dir}: was trained with profile {saved.get('profile')!r} and {section}.{key}={was!r}, "
+                                f"this report's config has {value!r}; report it with its own profile and overrides, "
+                                f"or choose another --run")
+
+
+def check_report_dir(out_dir: Path, run_dir: Path) -> None:
+    """UserError if out_dir holds notebooks executed for another run directory (same name, other path)."""
+    for nb in sorted(out_dir.glob("[0-9][0-9]_*.ipynb")):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            other = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]["run_dir"]
+            if Path(other) != run_dir:
+                raise UserError(f"{nb}: is the report of another run ({other}); move {out_dir} away or rename the run")
+
+
+def _keep_if_notebook(tmp: Path, out: Path) -> None:
+    """After a failed execution: the partial notebook replaces out if it is a readable notebook,
+    else it is dropped and the earlier out (if any) stays."""
+    try:
+        json.loads(tmp.read_text(encoding="utf-8"))["cells"]
+        os.replace(tmp, out)
+    except (OSError, ValueError, KeyError, TypeError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def _export_html(ipynb: Path) -> None:
     from nbconvert import HTMLExporter  # heavy: only when exporting
 
@@ -285,15 +330,19 @@ def follow_training(run_dir, file=None, poll_s: float = 1.0):
 
 def execute(nb: Path, out: Path, parameters: dict, kernel_name: str, timeout_s, html_export=True, progress=False):
     """Execute one notebook with papermill into out (+ .html); ReportError naming notebook and cell if it fails.
-    progress: a bar over its cells on the terminal."""
+
+    The notebook is written to a temp file beside out and renamed over it only when whole, so a
+    failed write (disk full) never replaces a good earlier report; a failed cell still leaves its
+    partial report. progress: a bar over its cells on the terminal."""
     import papermill as pm  # heavy: only when notebooks run
     from papermill.exceptions import PapermillExecutionError
 
     rel = nb.relative_to(paths.ROOT) if nb.is_relative_to(paths.ROOT) else nb
+    tmp = out.with_name(f".{out.stem}.tmp.ipynb")
     try:
         pm.execute_notebook(
             str(nb.resolve()),
-            str(out.resolve()),
+            str(tmp.resolve()),
             parameters=parameters,
             kernel_name=kernel_name,
             cwd=str(paths.ROOT),
@@ -302,14 +351,22 @@ def execute(nb: Path, out: Path, parameters: dict, kernel_name: str, timeout_s, 
             # the kernel's own log: quiet its per-start "TCP without encryption" warning (localhost)
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
+        os.replace(tmp, out)
     except PapermillExecutionError as e:
+        _keep_if_notebook(tmp, out)
         _try_export(out, html_export)
         evalue = str(e.evalue).strip().splitlines()[-1] if str(e.evalue).strip() else ""
         raise ReportError(
             f"{rel}: cell {e.cell_index} (In [{e.exec_count}]) failed: {e.ename}: {evalue} "
             f"(partial report: {out})"
         ) from None
+    except OSError as e:  # the executed notebook could not be written (disk full, ...)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        kept = "the earlier report is kept" if out.exists() else "no report written"
+        raise ReportError(f"{out}: cannot write the executed notebook ({(e.strerror or str(e)).lower()}; {kept})") from None
     except Exception as e:  # kernel died, timeout, no such kernel, ...
+        _keep_if_notebook(tmp, out)
         _try_export(out, html_export)
         msg = (str(e).strip().splitlines() or [""])[-1]
         raise ReportError(f"{rel}: {type(e).__name__}: {msg} (partial report: {out})") from None
@@ -348,6 +405,12 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
             raise UserError(f"{corpus}: no such corpus; run `make data` first (or pass -p data_path=FILE)")
     parameters = {"profile": str(profile), "run_dir": str(run_dir), "seed": int(seed), "overrides": overrides, **params}
     check_parameters(parameters, nbs)
+    check_seed(parameters["seed"], "seed")
+    check_unlocked(run_dir)
+    check_same_run(run_dir, apply_overrides(cfg, {"data.path": params["data_path"], "data.generate_chars": 0})
+                   if params.get("data_path") else cfg)
+    check_report_dir(out_dir, run_dir)
+    claim_run_dir(run_dir)  # a directory that is not proofgpt's is refused now, not in notebook 04
     timeout_s = timeout_s or cfg.report.execution_timeout_s
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start, timings = time.time(), {}

@@ -35,9 +35,10 @@ from proofgpt import paths
 from proofgpt.certificate import prompt_of, read_corpus
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
-from proofgpt.config import SampleConfig
-from proofgpt.data import run_data
+from proofgpt.config import SampleConfig, check_seed, check_temperature
+from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
+from proofgpt.io import sha256_file
 from proofgpt.model import KVCache
 from proofgpt.pack import decode, encode
 
@@ -244,8 +245,15 @@ def main(argv=None) -> int:
 
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
-    if args.temperature is not None and not args.temperature >= 0:
-        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.temperature is not None:
+        check_temperature(args.temperature, "--temperature")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
+    if args.prompt is not None:
+        try:  # argv bytes that are not UTF-8 arrive as lone surrogates
+            args.prompt.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise UserError(f"--prompt: not valid UTF-8 (at character {e.start})") from None
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
     if args.max_tokens is not None and args.max_tokens < 1:
@@ -257,8 +265,13 @@ def main(argv=None) -> int:
         raise UserError(f"{source}: no such {'run directory' if args.run else 'checkpoint'}")
     model, meta = load_model(source, args.device)
 
-    if args.theorem is not None:
-        val = run_data(meta["cfg"], source)["val"] if args.run else paths.VAL
+    if args.theorem is not None:  # a val theorem of the split this checkpoint was trained on
+        if args.run:
+            val = checkpoint_data(meta, source)["val"]
+        elif paths.TRAIN.is_file() and sha256_file(paths.TRAIN) == meta["data_sha256"]:
+            val = paths.VAL
+        else:
+            raise UserError(f"{source}: was not trained on {paths.TRAIN}; pass its run with --run to use its own split")
         blocks = read_corpus(val)
         if not 0 <= args.theorem < len(blocks):
             raise UserError(f"{val}: --theorem {args.theorem} out of range (0..{len(blocks) - 1})")

@@ -37,7 +37,7 @@ from proofgpt import paths
 from proofgpt.algebra import statement_class
 from proofgpt.certificate import name_of, read_corpus, read_meta, statement_class_of, statement_of
 from proofgpt.errors import UserError
-from proofgpt.io import sha256_file, write_temp
+from proofgpt.io import sha256_bytes, sha256_file, write_temp
 from proofgpt.terms import parse_equation
 
 TOLERANCE = 0.005  # |val chars / target - 1| the fix-up pass aims below
@@ -180,6 +180,21 @@ def _write_all(files: dict[Path, bytes]) -> None:
         raise
 
 
+def split_owner(out_dir) -> str:
+    """Who wrote the split in out_dir: 'absent' (no train.txt, val.txt, split.json), 'ours' (its
+    split.json says proofgpt wrote it) or 'user' (anything else: never written over)."""
+    out_dir = Path(out_dir)
+    if not any((out_dir / name).exists() for name in ("train.txt", "val.txt", "split.json")):
+        return "absent"
+    try:
+        m = json.loads((out_dir / "split.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "user"
+    # split.json files from before the mark carry the input's sha256 and the stratification
+    ours = isinstance(m, dict) and (m.get("written_by") == "proofgpt" or {"input_sha256", "stratified_by"} <= m.keys())
+    return "ours" if ours else "user"
+
+
 def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0, val_frac: float = 0.1,
                  blocks=None) -> dict:
     """Split `input_path` into out_dir/{train,val}.txt (+ meta sidecars) and out_dir/split.json.
@@ -206,6 +221,10 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
     outputs = {name: out_dir / name for name in ("train.txt", "val.txt", "split.json", "train.meta.jsonl", "val.meta.jsonl")}
     if input_path.resolve() in {p.resolve() for p in outputs.values()}:
         raise UserError(f"{input_path}: the input would be overwritten by the split; choose another --out-dir")
+    if split_owner(out_dir) == "user":
+        mine = next(out_dir / n for n in ("train.txt", "val.txt", "split.json") if (out_dir / n).exists())
+        raise UserError(f"{mine}: not written by proofgpt (no proofgpt split.json beside it); refusing to replace "
+                        f"it; move it away or choose another output directory")
 
     # groups of identical theorem statements, and each group's stratum (its first member's)
     n_chars = np.array([len(t) for t in texts], dtype=np.int64)
@@ -240,6 +259,7 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
         per_stratum[s]["val" if v else "train"] += 1
     total_chars = n_chars_side["train"] + n_chars_side["val"]
     manifest = {
+        "written_by": "proofgpt",  # split_owner: this split may be replaced; any other is the user's
         "input": str(input_path),
         "input_sha256": sha256_file(input_path),
         "seed": seed,
@@ -253,6 +273,8 @@ def split_corpus(input_path=paths.CORPUS, out_dir=paths.DATA_DIR, seed: int = 0,
         "strata": per_stratum,
         "stratified_by": stratified_by,
         "meta": meta is not None,
+        "train_sha256": sha256_bytes(files[outputs["train.txt"]]),
+        "val_sha256": sha256_bytes(files[outputs["val.txt"]]),
     }
     files[outputs["split.json"]] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
     try:

@@ -17,7 +17,11 @@ it and cuts metrics.jsonl back to that length, so on CPU an interrupted-and-resu
 with weights and metrics identical to an uninterrupted one (tests/test_resume.py kills runs
 with SIGKILL to check). The price: every checkpoint carries optimizer state (3x the weights).
 
+One writer per run: rank 0 claims the run directory (io.claim_run_dir: a directory proofgpt
+did not create is refused) and holds its lock (io.lock_run) until training ends.
+
 Files in the run directory (runs/<name>/):
+    proofgpt-run.json    marks the directory as proofgpt's; proofgpt.lock: the writer's pid
     config.json          resolved config, derived numbers, data sha256, environment
     metrics.jsonl        one JSON row per step / evaluation / stop (schema in README.md, "Run directory")
     data/                split (and generated corpus) when not using data/ from `make data`
@@ -48,12 +52,12 @@ from proofgpt.checkpoint import (CKPT_FORMAT, best_checkpoints, hook, load_check
                                  save_checkpoint, set_rng_state, weights_sha256)
 from proofgpt.config import (MODEL_SHAPE_KEYS, RunConfig, apply_overrides, derive, describe, from_dict, load_profile,
                              to_dict)
-from proofgpt.data import corpus_entropy_bound, run_data
+from proofgpt.data import DataMismatch, corpus_entropy_bound, run_data
 from proofgpt.diagnose import diagnose
 from proofgpt.env import environment
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems
-from proofgpt.io import atomic_write_bytes, atomic_write_json, read_jsonl, sha256_file
+from proofgpt.io import atomic_write_bytes, atomic_write_json, claim_run_dir, read_jsonl, run_locked, sha256_file
 from proofgpt.model import GPT
 from proofgpt.pack import Packed, batch, epoch_order, pack_proofs
 
@@ -226,13 +230,14 @@ class TrainData:
     val: Packed
 
 
-def load_data(cfg: RunConfig, run_dir: Path, dev: Device) -> TrainData:
-    """Rank 0 finds or makes the split (data.run_data), the other ranks then read the same files."""
+def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> TrainData:
+    """Rank 0 finds or makes the split (data.run_data), the other ranks then read the same files.
+    data_sha256: a resumed checkpoint's, which the train file must have (DataMismatch)."""
     if dev.master:
-        files = run_data(cfg, run_dir)
+        files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
     dev.barrier()
     if not dev.master:
-        files = run_data(cfg, run_dir)
+        files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
     val_texts = read_texts(files["val"])
     return TrainData(files, sha256_file(files["train"]), val_texts,
                      pack_proofs(read_texts(files["train"]), cfg.model.ctx), pack_proofs(val_texts, cfg.model.ctx))
@@ -307,8 +312,11 @@ class Run:
         if self.metrics_file is None:
             return
         row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
-        self.metrics_file.write(json.dumps(row) + "\n")
-        self.metrics_file.flush()
+        try:
+            self.metrics_file.write(json.dumps(row) + "\n")
+            self.metrics_file.flush()
+        except OSError as e:  # disk full: say which file
+            raise OSError(e.errno, e.strerror or str(e), self.metrics_file.name) from None
         self.state["metrics_n_bytes"] = self.metrics_file.tell()
 
     def save(self, path: Path) -> None:
@@ -325,11 +333,11 @@ def setup(cfg: RunConfig, run_dir, resume=False, force=False) -> Run:
     log = tqdm.write if dev.master else (lambda msg: None)
     payload, ckpt_meta, ckpt_path = resume_checkpoint(cfg, run_dir / "ckpt", resume, force) if dev.master or resume \
         else (None, None, None)
-    data = load_data(cfg, run_dir, dev)
-    if ckpt_meta is not None and ckpt_meta["data_sha256"] != data.sha256 and not force:
-        raise UserError(f"{ckpt_path}: cannot resume on different train data: the checkpoint was trained on "
-                        f"sha256 {ckpt_meta['data_sha256'][:12]}..., {data.files['train']} is {data.sha256[:12]}...; "
-                        f"pass --force to continue anyway")
+    try:  # nothing is written into <run>/data/ for a resume that is refused
+        data = load_data(cfg, run_dir, dev, None if ckpt_meta is None or force else ckpt_meta["data_sha256"])
+    except DataMismatch as e:
+        raise UserError(f"{ckpt_path}: cannot resume on different train data: {e}; pass --force to continue "
+                        f"anyway") from None
 
     # batch arithmetic (derived once, printed, saved)
     derived = derive(cfg, dev.world_size)
@@ -348,7 +356,7 @@ def setup(cfg: RunConfig, run_dir, resume=False, force=False) -> Run:
 
     # model and optimizer (seeded the same on every rank; DDP also broadcasts rank 0's weights)
     random.seed(cfg.train.seed)
-    np.random.seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed % 2**32)  # numpy's legacy seeding takes 32 bits
     torch.manual_seed(cfg.train.seed)
     model = GPT(cfg.model).to(dev.device)
     derived["n_params"] = model.num_params()
@@ -490,8 +498,20 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_
 
     Returns a summary: {"status": completed|early_stop|max_steps|diverged, "reason", "step",
     "epoch", "best_val_loss", "best_checkpoint", "last_checkpoint", "weights_sha256", ...}.
-    Raises UserError for bad input and refused resumes; a divergence returns status "diverged".
+    Raises UserError for bad input, a directory that is not proofgpt's (force: use it, but
+    replace nothing in it), a run another process is writing, and refused resumes; a divergence
+    returns status "diverged".
     """
+    run_dir = Path(run_dir)
+    if int(os.environ.get("RANK", "0")) > 0:  # rank 0 claims the run dir and holds its lock
+        return _train(cfg, run_dir, resume, force, progress, on_eval)
+    claim_run_dir(run_dir, force)
+    with run_locked(run_dir, "trained"):
+        return _train(cfg, run_dir, resume, force, progress, on_eval)
+
+
+def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval) -> dict:
+    """train()'s loop, once the run dir is this process's."""
     run = setup(cfg, run_dir, resume, force)
     model, optimizer, scaler, dev, state, t = run.model, run.optimizer, run.scaler, run.dev, run.state, cfg.train
     total_steps, accum, B = run.derived["total_steps"], run.derived["grad_accum_steps"], t.batch_size

@@ -25,13 +25,13 @@ from IPython.display import HTML, Markdown, display
 from proofgpt import paths
 from proofgpt.certificate import lemma_table, read_meta, read_texts, statement_of
 from proofgpt.check import check_certificate, verdict_text
-from proofgpt.checkpoint import load_model
+from proofgpt.checkpoint import load_model, weights_sha256
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
-from proofgpt.data import TEST_SETS, corpus_entropy_bound, run_data
+from proofgpt.data import TEST_SETS, checkpoint_data, corpus_entropy_bound, run_data
 from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
 from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run
-from proofgpt.io import atomic_write_json, read_jsonl
+from proofgpt.io import atomic_write_json, claim_run_dir, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import batch, pack_proofs, unpack
 from proofgpt.plots import training_curves
@@ -86,11 +86,27 @@ def setup(cfg, profile: str, run_dir: str = "", seed: int = 0, data_path: str = 
     return Workbook(profile, cfg, run, int(seed))
 
 
-def ensure_data(wb: Workbook) -> dict:
-    """Find or make the run's corpus and train/val split (data.run_data: the trainer's own rule)."""
-    files = run_data(wb.cfg, wb.run_dir)
+def _trained_on(run_dir: Path):
+    """The train file's sha256 a run with checkpoints recorded in config.json, else None."""
+    if not any((run_dir / "ckpt").glob("*.pt")):
+        return None
+    try:
+        return json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["data"]["train_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _set_data(wb: Workbook, files: dict) -> dict:
     wb.corpus, wb.train, wb.val = (Path(files[k]) for k in ("corpus", "train", "val"))
     return {k: str(v) for k, v in files.items()}
+
+
+def ensure_data(wb: Workbook) -> dict:
+    """Find or make the run's corpus and train/val split (data.run_data: the trainer's own rule);
+    for a run that has checkpoints, exactly the split they were trained on, or a UserError.
+    The run dir is claimed first (io.claim_run_dir): the notebooks write into it too."""
+    claim_run_dir(wb.run_dir)
+    return _set_data(wb, run_data(wb.cfg, wb.run_dir, _trained_on(wb.run_dir)))
 
 
 def save_json(wb: Workbook, name: str, **values) -> Path:
@@ -472,8 +488,10 @@ def finished_run(wb: Workbook) -> dict:
 
 
 def load_best(wb: Workbook):
-    """The run's best checkpoint (checkpoint.load_model picks it), in eval mode."""
+    """The run's best checkpoint (checkpoint.load_model picks it), in eval mode; wb's data
+    becomes the split it was trained on (data.checkpoint_data), or a UserError."""
     model, meta = load_model(wb.run_dir)
+    _set_data(wb, checkpoint_data(meta, wb.run_dir))
     model.eval()
     return model
 
@@ -579,11 +597,22 @@ def memorization_rows(evaluation: dict) -> list:
              "held-out certificates": ref.get(k)} for k in keys] if mem else []
 
 
+def current_eval(run_dir) -> dict | None:
+    """eval.json if it graded the checkpoint load_model(run_dir) picks now (the same weights
+    sha256), else None: missing, unreadable, or stale after more training or `train --force`."""
+    try:
+        ev = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
+        model, _ = load_model(run_dir)
+    except (OSError, ValueError, UserError):
+        return None
+    return ev if isinstance(ev, dict) and ev.get("weights_sha256") == weights_sha256(model) else None
+
+
 def ensure_eval(wb: Workbook) -> dict:
-    """runs/<name>/eval.json (methods on held-out theorems, memorization, ...): written by `evaluate_run` if missing."""
-    path = wb.run_dir / "eval.json"
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
+    """runs/<name>/eval.json (methods on held-out theorems, memorization, ...), (re)written by `evaluate_run` unless current."""
+    ev = current_eval(wb.run_dir)
+    if ev is not None:
+        return ev
     with sampling_threads(1):
         return evaluate_run(wb.run_dir)
 

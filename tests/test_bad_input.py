@@ -20,6 +20,7 @@ checkpoint (smoke profile, 2 steps, ctx 128) are made once. At the end: a hypoth
 term parser and the checker on random bytes decoded with errors="replace".
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proofgpt.check import check_certificate, check_corpus
 from proofgpt.certificate import split_blocks
+from proofgpt.checkpoint import payload_sha256
 from proofgpt.generate import generate_corpus
 from proofgpt.terms import ParseError, parse_term
 
@@ -78,6 +81,7 @@ class Case:
     needs_run: bool = False
     same_as: str | None = None  # warn: outputs equal to this (clean) row's
     check: object = None  # ok: fn(result) with its own asserts
+    setup: object = None  # fn(case dir, checkpoint run dir) that prepares what files cannot (links, FIFOs, checkpoints)
     xfail: str | None = None
 
 
@@ -154,7 +158,8 @@ CASES += [
     # train on a bad corpus (data.path), and on a bad config
     *[Case(f"train-{name}", TRAIN_DATA, input=name, says=("input.txt", "no such corpus" if name == "missing" else SAYS[name]))
       for name in ("empty", "bad-utf8", "huge", "missing", "dir")],
-    Case("train-bad-data-keeps-metrics", TRAIN_DATA, input="empty", says=("input.txt", "file is empty"), guard=RUN_FILES),
+    Case("train-bad-data-keeps-metrics", TRAIN_DATA, input="empty", says=("input.txt", "file is empty"), guard=RUN_FILES,
+         files={"run/proofgpt-run.json": "{}\n"}),
     Case("train-unknown-key", TRAIN + ["train.lrr=1e-3"], says=("train.lrr", "unknown key", "did you mean 'lr'"), guard=RUN_FILES),
     Case("train-wrong-type", TRAIN + ["train.lr=fast"], says=("train.lr", "expected float"), guard=RUN_FILES),
     *[Case(f"train-profile-{kind}", ["train", "--profile", "{case}/bad.yaml", "--run", "{case}/run"], files={"bad.yaml": text},
@@ -192,6 +197,100 @@ CASES += [
 ]
 
 
+def _checkpoint_with(change, name="bad.pt"):
+    """setup: {case}/<name>, the tiny run's last.pt with change(meta) applied and a valid checksum."""
+    def setup(d, run):
+        payload = torch.load(run / "ckpt" / "last.pt", weights_only=True)
+        meta = json.loads(payload["meta_json"])
+        change(meta)
+        payload["meta_json"] = json.dumps(meta)
+        payload["sha256"] = payload_sha256(payload)
+        torch.save(payload, d / name)
+    return setup
+
+
+def _flip_a_byte(d, run):
+    data = bytearray((run / "ckpt" / "last.pt").read_bytes())
+    data[len(data) // 2] ^= 0x10  # the middle of the file: tensor bytes
+    (d / "flipped.pt").write_bytes(bytes(data))
+
+
+def _break_best(d, run):
+    (best,) = (d / "run" / "ckpt").glob("best-*.pt")
+    best.write_bytes(b"not a checkpoint any more\n")  # its .json sidecar still calls it the best
+
+
+def _prepend_to_metrics(d, run):
+    m = d / "run" / "metrics.jsonl"
+    m.write_text("[1, 2]\n" + m.read_text())
+
+
+def _warned_and_sampled(r):
+    assert "proofgpt: warning: skipped" in r.stderr and "trying last.pt" in r.stderr, r.stderr
+    assert r.stdout.startswith("@T"), r.stdout
+
+
+FOREIGN = ("run/config.json", "run/metrics.jsonl", "run/ckpt/last.pt", "run/data/training.txt")  # a user's own files
+SMOKE_TINY = ["train.max_steps=1", "data.generate_chars=8000", f"model.ctx={CTX}"]
+CASES += [
+    # 1. never take over a user's directory, corpus or split
+    Case("train-not-a-run-dir", TRAIN + SMOKE_TINY, guard=FOREIGN, says=("run", "not a proofgpt run directory", "--force")),
+    Case("train-not-a-run-dir-force", TRAIN + SMOKE_TINY + ["--force"], guard=FOREIGN,
+         says=("run/config.json", "not written by proofgpt", "--force never replaces")),
+    Case("train-run-is-cwd", ["train", "--profile", "smoke", "--run", ".", *SMOKE_TINY], says=(".: not a proofgpt run directory",)),
+    Case("train-run-is-parent", ["train", "--profile", "smoke", "--run", "..", *SMOKE_TINY],
+         says=("..: not a proofgpt run directory",)),
+    Case("train-generated-corpus-over-users", TRAIN + SMOKE_TINY, files={"run/proofgpt-run.json": "{}\n"},
+         guard=("run/data/training.txt",), says=("run/data/training.txt", "not written by proofgpt")),
+    Case("prepare-users-split", ["data", "prepare", "--corpus", "{in}"], input="clean", guard=("train.txt", "val.txt", "split.json"),
+         says=("train.txt", "not written by proofgpt", "refusing to replace")),
+    Case("split-users-split", ["data", "split", "--input", "{in}", "--out-dir", "{case}/out"], input="clean",
+         guard=("out/train.txt",), says=("out/train.txt", "not written by proofgpt")),
+    # 7. one line for every bad number, device, prompt and checkpoint
+    Case("sample-temperature-tiny", SAMPLE + ["--temperature", "1e-40"], needs_run=True, says=("--temperature", ">= 0.001")),
+    Case("sample-temperature-nan", SAMPLE + ["--temperature", "nan"], needs_run=True, says=("--temperature", "nan")),
+    Case("sample-seed-huge", SAMPLE + ["--seed", str(2**63)], needs_run=True, says=("--seed", "[0, 2**63)")),
+    Case("evaluate-seed-huge", EVALUATE + ["--seed", str(2**64)], needs_run=True, copy_run=True, says=("--seed", "[0, 2**63)"),
+         guard=("run/eval.json",)),
+    Case("train-seed-huge", TRAIN + [f"train.seed={2**63}"], says=("train.seed", "[0, 2**63)"), guard=RUN_FILES),
+    Case("train-seed-negative", TRAIN + ["data.split_seed=-1"], says=("data.split_seed", "[0, 2**63)"), guard=RUN_FILES),
+    Case("train-sample-temperature-tiny", TRAIN + ["sample.temperature=1e-40"], says=("sample.temperature", ">= 0.001"),
+         guard=RUN_FILES),
+    Case("train-weight-decay-inf", TRAIN + ["train.weight_decay=inf"], says=("train.weight_decay", "finite"), guard=RUN_FILES),
+    Case("train-threads-huge", TRAIN + ["train.threads=100000"], says=("train.threads", "must be in [0, "), guard=RUN_FILES),
+    Case("train-chars-huge", TRAIN + [f"data.generate_chars={10**20}"], says=("data.generate_chars", "1e+09"), guard=RUN_FILES),
+    Case("sample-device-foo", SAMPLE + ["--device", "foo"], needs_run=True, says=("'foo'", "expected cpu, cuda")),
+    *([] if torch.cuda.is_available() else
+      [Case("sample-device-cuda", SAMPLE + ["--device", "cuda"], needs_run=True, says=("'cuda'", "no CUDA device"))]),
+    Case("evaluate-device-foo", EVALUATE + ["--device", "foo"], needs_run=True, copy_run=True, says=("'foo'",),
+         guard=("run/eval.json",)),
+    Case("sample-prompt-not-utf8", SAMPLE + ["--prompt", b"@T \xff"], needs_run=True, says=("--prompt", "not valid UTF-8")),
+    Case("sample-ckpt-symlink-to-text", ["sample", "--ckpt", "{case}/link.pt"], files={"notes.txt": "hello\n"},
+         setup=lambda d, run: (d / "link.pt").symlink_to(d / "notes.txt"), says=("link.pt", "corrupt checkpoint")),
+    Case("sample-ckpt-n-heads-3", ["sample", "--ckpt", "{case}/bad.pt"], needs_run=True,
+         setup=_checkpoint_with(lambda m: m["config"]["model"].update(n_heads=3)), says=("bad.pt", "model.n_heads=3")),
+    Case("sample-ckpt-ctx-negative", ["sample", "--ckpt", "{case}/bad.pt"], needs_run=True,
+         setup=_checkpoint_with(lambda m: m["config"]["model"].update(ctx=-5)), says=("bad.pt", "model.ctx=-5")),
+    Case("sample-ckpt-no-state", ["sample", "--ckpt", "{case}/bad.pt"], needs_run=True,
+         setup=_checkpoint_with(lambda m: m.pop("state")), says=("bad.pt", "malformed checkpoint metadata", "'state'")),
+    Case("sample-run-bad-best", ["sample", "--run", "{case}/run", "--max-tokens", "8"], needs_run=True, copy_run=True,
+         setup=_break_best, expect="ok", check=_warned_and_sampled),
+    Case("evaluate-run-bad-best", EVALUATE, needs_run=True, copy_run=True, setup=_break_best, expect="ok",
+         check=lambda r: "trying last.pt" in r.stderr and (r.dir / "run" / "eval.json").is_file()),
+    Case("evaluate-metrics-not-object", EVALUATE, needs_run=True, copy_run=True, setup=_prepend_to_metrics,
+         says=("metrics.jsonl:1", "expected a JSON object"), guard=("run/eval.json",)),
+    # 9. a flipped byte, a FIFO, an unbounded corpus
+    Case("sample-ckpt-flipped-byte", ["sample", "--ckpt", "{case}/flipped.pt"], needs_run=True, setup=_flip_a_byte,
+         says=("flipped.pt", "corrupt checkpoint")),
+    Case("sample-ckpt-fifo", ["sample", "--ckpt", "{case}/fifo.pt"], setup=lambda d, run: os.mkfifo(d / "fifo.pt"),
+         says=("fifo.pt", "not a regular file")),
+    Case("generate-chars-huge", ["data", "generate", "--chars", str(10**20), "--out", "{case}/training.txt"],
+         says=("--chars", "at most 1e+09")),
+    Case("prepare-chars-huge", ["data", "prepare", "--corpus", "{case}/training.txt", "--chars", str(10**20)],
+         says=("--chars", "at most 1e+09")),
+]
+
+
 @dataclass
 class Result:
     dir: Path
@@ -221,9 +320,12 @@ def _run_case(c: Case, tmp: Path, env: dict, run: Path | None) -> Result:
     elif c.input == "dir":
         inp.mkdir()
     for name, text in c.files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).write_text(text)
     if c.copy_run:
         shutil.copytree(run, d / "run", symlinks=True)
+    if c.setup:
+        c.setup(d, run)
     fill = dict(case=d, root=tmp / "root", afile=tmp / "afile", run=run, **{"in": inp})
     guards = {}
     for g in c.guard:
@@ -231,7 +333,7 @@ def _run_case(c: Case, tmp: Path, env: dict, run: Path | None) -> Result:
         p.parent.mkdir(parents=True, exist_ok=True)
         guards[p] = f"sentinel: {c.id} must not replace {p.name}\n"
         p.write_text(guards[p])
-    argv = [a.format(**fill) for a in c.argv]
+    argv = [a.format(**fill) if isinstance(a, str) else a for a in c.argv]  # bytes: an argument that is not UTF-8
     try:
         r = subprocess.run([sys.executable, "-m", "proofgpt", *argv], cwd=tmp / "root", env=env,
                            capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S)
@@ -306,6 +408,44 @@ def test_bad_input(case, results):
         case.check(r)
     for p, (sentinel, now) in r.guards.items():
         assert now == sentinel, f"{p} was {'removed' if now is None else 'replaced'} by a failed run"
+
+
+# --------------------------------------------------------------------------- 5. a reader that leaves early
+
+
+def _read_one_line_then_leave(argv, tmp_path):
+    """Run `python -m proofgpt argv | head -1`: read the first line, close the pipe, wait."""
+    env = {**os.environ, "PROOFGPT_ROOT": str(tmp_path), "PYTHONPATH": str(REPO)}
+    env.pop("PROOFGPT_TRACEBACK", None)
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    p = subprocess.Popen([sys.executable, "-m", "proofgpt", *argv], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read()
+    p.wait(timeout=TIMEOUT_S)
+    return first, p.returncode, err
+
+
+def test_broken_pipe_prepare_still_writes_its_outputs_and_exits_1(tmp_path):
+    corpus = tmp_path / "d" / "training.txt"
+    first, rc, err = _read_one_line_then_leave(["data", "prepare", "--corpus", str(corpus), "--chars", "5000"], tmp_path)
+    assert first.startswith("generating") and "Traceback" not in err, err
+    assert rc == 1 and "broken pipe" in err, (rc, err)
+    for name in ("training.txt", "train.txt", "val.txt", "split.json", "prepare.json"):
+        assert (corpus.parent / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_broken_pipe_train_finishes_the_run_and_exits_1(tmp_path):
+    run = tmp_path / "run"
+    first, rc, err = _read_one_line_then_leave(["train", "--profile", "smoke", "--run", str(run), "--no-progress",
+                                                "train.max_steps=12", "eval.monitor_theorems=0",
+                                                "data.generate_chars=8000", f"model.ctx={CTX}"], tmp_path)
+    assert first.startswith("profile smoke") and "Traceback" not in err, err
+    assert rc == 1 and "broken pipe" in err, (rc, err)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["kind"] == "stop" and rows[-1]["step"] == 12  # not cut short where the reader left
 
 
 # --------------------------------------------------------------------------- fuzz: never a crash

@@ -18,6 +18,7 @@ from proofgpt.certificate import lemma_table, prompt_of, read_meta
 from proofgpt.evaluate import (bootstrap_ci, complete_theorems, grade, loss_gap, memorization, pass_at_k, run_baselines,
                                wilson)
 from proofgpt.baseline import shape_index
+from proofgpt.checkpoint import weights_sha256
 from proofgpt.model import GPT, GPTConfig
 from proofgpt.stats import distinct_n, jaccard, shingles
 from tests._certs import LEFT_CANCEL, small_blocks, small_corpus, standalone_texts
@@ -181,8 +182,10 @@ def _run(tmp_path, monkeypatch, train, val, ctx=256):
     cfg = RunConfig()
     cfg.eval.seeds, cfg.eval.baseline_budget_s, cfg.eval.baseline_budget_goals = [0, 1], 0.05, 500
     model = tiny_model(ctx=ctx)
-    monkeypatch.setattr("proofgpt.evaluate.load_model", lambda path, device="cpu": (model, {"cfg": cfg, "path": "x.pt", "state": {"step": 5}}))
-    monkeypatch.setattr("proofgpt.evaluate.run_data", lambda cfg, run_dir: {"train": data / "train.txt", "val": data / "val.txt"})
+    meta = {"cfg": cfg, "path": "x.pt", "state": {"step": 5}, "data_sha256": "d" * 64}
+    monkeypatch.setattr("proofgpt.evaluate.load_model", lambda path, device="cpu": (model, meta))
+    monkeypatch.setattr("proofgpt.evaluate.checkpoint_data",
+                        lambda meta, run_dir: {"train": data / "train.txt", "val": data / "val.txt"})
     return run, data
 
 
@@ -209,6 +212,8 @@ def test_evaluate_run_on_val_says_so_and_writes_eval_json(tmp_path, monkeypatch,
     assert saved["verified_pct"] == res["verified_pct"] and saved["k"] == 2 and saved["step"] == 5
     assert saved["headline"]["set"] == "val" and saved["headline"]["premises"]["best_baseline"] in ("blind", "blind_equal_time",
                                                                                                    "retrieval", "constant")
+    model = ev.load_model(run)[0]  # the tiny GPT _run put in place
+    assert saved["weights_sha256"] == weights_sha256(model) and saved["data_sha256"] == "d" * 64
     with pytest.raises(UserError, match="ctx 256"):
         ev.evaluate_run(run, sample_kwargs=dict(max_new_tokens=257), progress=False)
 

@@ -223,3 +223,29 @@ def test_statement_class_identifies_renamed_and_swapped(a, b):
 def test_statement_class_separates_different_statements(a, b):
     assert statement_class_of(_cert(a)) != statement_class_of(_cert(b))
     assert statement_class_of(_cert(a)) != statement_class_of(_cert(a, "monoid"))  # same structure only
+
+
+@pytest.mark.parametrize("crash_at", ["corpus", "manifest"])
+def test_a_crash_while_rewriting_a_generated_corpus_never_makes_it_look_like_the_users(tmp_path, monkeypatch, crash_at):
+    """write_corpus names the file it replaces in the manifest first: killed before or after the
+    corpus lands, the file on disk is still ours (and due to be regenerated), never the user's."""
+    from proofgpt import generate
+    from proofgpt.certificate import corpus_owner
+    from proofgpt.data import _why_regenerate
+
+    corpus = tmp_path / "training.txt"
+    generate.write_corpus(corpus, seed=0, n_chars=2000, progress=False)
+    real = generate.atomic_write_text if crash_at == "corpus" else generate.atomic_write_json
+    calls = []
+
+    def killed(path, *a):
+        calls.append(path)
+        if (crash_at == "corpus" and path == corpus) or (crash_at == "manifest" and len(calls) == 2):
+            raise KeyboardInterrupt  # the process dies here
+        return real(path, *a)
+
+    monkeypatch.setattr(generate, "atomic_write_text" if crash_at == "corpus" else "atomic_write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        generate.write_corpus(corpus, seed=1, n_chars=2000, progress=False)
+    assert corpus_owner(corpus) == "ours"
+    assert _why_regenerate(corpus, 1, 2000) == "ours, but its last write was interrupted"

@@ -178,3 +178,123 @@ def test_summary_markdown_carries_the_headline_rows():
     assert "| test, premises mode: model pass@4 | 20.0 [12.0, 28.0] |" in md
     s["heldout_note"], s["headline"]["set"] = "no test set beside ...", "val"
     assert "val (no test set: val, which chose the checkpoint), premises mode" in report.summary_markdown(s)
+
+
+# ------------------------------------------------------------------ one run per report, one writer per run
+
+
+def _fake_run(run_dir, profile="smoke"):
+    """A run directory as train leaves it, as far as report's checks read it: marker and config.json."""
+    import json
+
+    from proofgpt.config import load_profile, to_dict
+
+    run_dir.mkdir(parents=True)
+    (run_dir / "proofgpt-run.json").write_text("{}\n")
+    (run_dir / "config.json").write_text(json.dumps({"config": to_dict(load_profile(profile)), "derived": {}, "env": {}}))
+    return run_dir
+
+
+def _isolate(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "training.txt").write_text("@T t : a = a\n")  # the cpu profile's corpus exists
+
+
+def test_report_refuses_a_run_trained_with_another_profile(tmp_path, monkeypatch, capsys):
+    _isolate(monkeypatch, tmp_path)
+    run = _fake_run(tmp_path / "runs" / "s", "smoke")
+    rc = cli.main(["report", "--profile", "cpu", "--run", str(run), "--no-html"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"{run}: was trained with profile 'smoke'" in err and "its own profile" in err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_report_refuses_a_run_being_trained(tmp_path, monkeypatch, capsys):
+    import os
+
+    from proofgpt.io import lock_run
+
+    _isolate(monkeypatch, tmp_path)
+    run = _fake_run(tmp_path / "runs" / "s")
+    held = lock_run(run)
+    try:
+        rc = cli.main(["report", "--profile", "smoke", "--run", str(run), "--no-html"])
+    finally:
+        held.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"proofgpt: error: run {run} is being trained by pid {os.getpid()}; wait for it to finish (or stop it)\n"
+    assert not (tmp_path / "reports").exists()
+
+
+def test_report_refuses_a_report_folder_of_another_run(tmp_path, monkeypatch, capsys):
+    _isolate(monkeypatch, tmp_path)
+    other = tmp_path / "elsewhere" / "base"
+    out = tmp_path / "reports" / "smoke" / "base"
+    out.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"parameters": {"run_dir": str(other)}}
+    nbformat.write(nb, out / "01_data_exploration.ipynb")
+    before = (out / "01_data_exploration.ipynb").read_bytes()
+    rc = cli.main(["report", "--profile", "smoke", "--run", str(_fake_run(tmp_path / "mine" / "base")), "--no-html"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is the report of another run" in err and str(other) in err, err
+    assert (out / "01_data_exploration.ipynb").read_bytes() == before
+
+
+def test_disk_full_while_writing_a_notebook_keeps_the_earlier_report(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import papermill
+
+    _isolate(monkeypatch, tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    _write_boom_notebook(tmp_path / "notebooks" / "01_boom.ipynb")
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    out = tmp_path / "reports" / "smoke" / "t" / "01_boom.ipynb"
+    out.parent.mkdir(parents=True)
+    out.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')  # a good earlier report
+    good = out.read_bytes()
+
+    def disk_full(input_path, output_path, **kwargs):
+        with open(output_path, "w") as f:
+            f.write('{"cells": [{"cell_type": "co')  # cut off where the disk filled up
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(papermill, "execute_notebook", disk_full)
+    rc = cli.main(["report", "--profile", "smoke", "--run", "t", "--no-html"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert f"{out}: cannot write the executed notebook (no space left on device; the earlier report is kept)" in err
+    assert out.read_bytes() == good and sorted(p.name for p in out.parent.iterdir()) == ["01_boom.ipynb"]
+
+
+def test_disk_full_names_the_file(tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    from proofgpt import io
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "eval.json"
+    with pytest.raises(OSError) as e:
+        io.atomic_write_json(target, {"a": 1})
+    assert e.value.filename == str(target) and cli._os_error(e.value) == f"{target}: no space left on device"
+    assert list(tmp_path.iterdir()) == []  # no temp file left behind
+
+
+def test_report_refuses_a_directory_that_is_not_a_run(tmp_path, monkeypatch, capsys):
+    _isolate(monkeypatch, tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    rc = cli.main(["report", "--profile", "smoke", "--run", str(mine), "--no-html"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{mine}: not a proofgpt run directory" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

@@ -125,3 +125,30 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted(tmp_path):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert metrics(cut) == metrics(ref)
     assert sorted(p.name for p in (cut / "ckpt").iterdir()) == sorted(p.name for p in (ref / "ckpt").iterdir())
+
+
+@pytest.mark.slow
+def test_resume_from_an_epoch_end_best_checkpoint_equals_uninterrupted(tmp_path):
+    """A best-*.pt written at an epoch's last step is saved before the epoch counter advances;
+    resuming from it (train.setup moves it to the next epoch's start) ends where the run did."""
+    import shutil
+
+    from proofgpt.config import load_profile
+    from proofgpt.train import train
+
+    cfg = load_profile("smoke", OVERRIDES + ["train.keep_best=20", "train.patience=0", "eval.monitor_theorems=0"])
+    ref = tmp_path / "ref"
+    train(cfg, ref, progress=False)
+    steps_per_epoch = json.loads((ref / "config.json").read_text())["derived"]["steps_per_epoch"]
+    epoch_end = ref / "ckpt" / f"best-{steps_per_epoch:07d}.pt"
+    assert epoch_end.exists(), "the epoch-end evaluation should have improved on the one before"
+    _, meta = load_checkpoint(epoch_end)
+    assert meta["state"]["epoch"] == 0 and meta["state"]["step"] == steps_per_epoch  # saved before the advance
+
+    cut = tmp_path / "cut"
+    shutil.copytree(ref, cut)
+    train(cfg, cut, resume=cut / "ckpt" / epoch_end.name, progress=False)
+    a, b = load_checkpoint(ref / "ckpt" / "last.pt")[0], load_checkpoint(cut / "ckpt" / "last.pt")[0]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert metrics(cut) == metrics(ref)

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -251,3 +252,146 @@ def test_cli_help_and_bad_overrides(tmp_path, capsys):
         main(["--run", str(tmp_path / "none"), "--resume"])
     with pytest.raises(UserError, match=r"last\.pt: no checkpoint to resume from"):
         main(["--profile", "smoke", "--run", str(tmp_path / "none"), "--resume"])
+
+
+# ------------------------------------------------------------------ whose directory, who writes it, which data
+
+
+def test_a_directory_proofgpt_did_not_create_is_refused(tmp_path, monkeypatch):
+    """`train --run .` / `--run ..` / any non-empty dir without the marker: one line, nothing written."""
+    home = tmp_path / "project"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "training.txt").write_text("my own corpus\n")
+    (home / "metrics.jsonl").write_text("my own metrics\n")
+    before = sorted((p.relative_to(home), p.read_bytes() if p.is_file() else None) for p in home.rglob("*"))
+    monkeypatch.chdir(home / "data")
+    for run in (".", "..", str(home)):
+        with pytest.raises(UserError, match=r"not a proofgpt run directory .* --force"):
+            main(["--profile", "smoke", "--run", run, "--no-progress"])
+    with pytest.raises(UserError, match=r"metrics\.jsonl: not written by proofgpt, and --force never replaces"):
+        main(["--profile", "smoke", "--run", str(home), "--force", "--no-progress"])
+    assert sorted((p.relative_to(home), p.read_bytes() if p.is_file() else None) for p in home.rglob("*")) == before
+
+
+def test_run_data_never_replaces_a_users_corpus_in_the_run(tmp_path):
+    from proofgpt.data import run_data
+
+    (tmp_path / "run" / "data").mkdir(parents=True)
+    mine = tmp_path / "run" / "data" / "training.txt"
+    mine.write_text("mine\n")
+    with pytest.raises(UserError, match="not written by proofgpt"):
+        run_data(load_profile("smoke"), tmp_path / "run")
+    assert mine.read_text() == "mine\n" and sorted(p.name for p in mine.parent.iterdir()) == ["training.txt"]
+
+
+def test_resolve_run_expands_home():
+    from proofgpt.paths import resolve_run
+
+    assert resolve_run("~/x") == Path.home() / "x" and resolve_run("~") == Path.home()
+
+
+def test_a_run_being_written_is_refused_to_a_second_writer(corpus, tmp_path):
+    from proofgpt.evaluate import evaluate_run
+    from proofgpt.io import claim_run_dir, lock_run
+
+    run = tmp_path / "run"
+    claim_run_dir(run)
+    held = lock_run(run)  # another open file description: flock refuses it even in this process
+    try:
+        with pytest.raises(UserError, match=f"run {run} is being trained by pid {os.getpid()}"):
+            train(smoke(corpus), run, progress=False)
+        with pytest.raises(UserError, match=f"run {run} is being trained by pid {os.getpid()}"):
+            evaluate_run(run)
+    finally:
+        held.close()
+    lock_run(run).close()  # released: the next writer gets it
+
+
+@pytest.mark.slow
+def test_two_train_processes_on_one_run(tmp_path):
+    """The second `train` exits 2 naming the first's pid; once the first is killed, its lock is gone."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "proofgpt", "train", "--profile", "smoke", "--run", str(run), "--no-progress",
+           "eval.monitor_theorems=0", "data.generate_chars=8000", "model.ctx=128"]
+    env = dict(os.environ, PROOFGPT_TEST_HOOKS="step=2", PYTHONUNBUFFERED="1")
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in first.stderr:  # asleep in its first step: it holds the lock
+            if line.startswith("proofgpt-hook: step"):
+                break
+        second = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert second.stderr.strip() == f"proofgpt: error: run {run} is being trained by pid {first.pid}; wait for it " \
+                                        f"to finish (or stop it)"
+    finally:
+        first.kill()
+        first.wait()
+    from proofgpt.io import lock_run
+
+    lock_run(run).close()  # the dead process's lock is not stale
+
+
+def _snapshot(d):
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_checkpoint_consumers_use_the_data_the_run_was_split_from(tmp_path):
+    """After the corpus changes: a resume is refused with <run>/data untouched; evaluation uses the
+    run's own split; without it, evaluation refuses instead of grading on training certificates."""
+    from proofgpt.data import checkpoint_data
+    from proofgpt.evaluate import evaluate_run
+    from proofgpt.generate import write_corpus
+
+    src = tmp_path / "src"
+    corpus = src / "training.txt"
+    write_corpus(corpus, seed=0, n_chars=30000, progress=False)  # no split beside it: the run splits into run/data
+    run = tmp_path / "run"
+    train(smoke(corpus, "train.max_steps=4", "train.eval_every=none", "eval.monitor_theorems=0"), run, progress=False)
+    own_val = (run / "data" / "val.txt").read_text()
+    original = _snapshot(src)
+    write_corpus(corpus, seed=1, n_chars=30000, progress=False)  # the corpus changes under the run
+
+    before = _snapshot(run / "data")
+    with pytest.raises(UserError, match=r"last\.pt: cannot resume on different train data: .*--force"):
+        train(smoke(corpus, "train.max_steps=6", "eval.monitor_theorems=0"), run, resume=True, progress=False)
+    assert _snapshot(run / "data") == before and not list(run.glob(".data-*"))
+
+    _, meta = load_model(run)
+    assert checkpoint_data(meta, run)["val"] == run / "data" / "val.txt"
+    res = evaluate_run(run, n_theorems=2, k=1, n_unconditional=0, sample_kwargs=dict(max_new_tokens=8), progress=False)
+    assert {s["prompt"] for s in res["samples"]} <= {p for p in (workbook_prompts(own_val))}
+
+    shutil.rmtree(run / "data")  # the run's own split is gone, and the corpus cannot give it back
+    with pytest.raises(UserError, match="the run's train data cannot be re-derived"):
+        evaluate_run(run, n_theorems=2, k=1, n_unconditional=0, progress=False)
+    assert not (run / "data").exists() and not list(run.glob(".data-*"))
+
+    for name, data in original.items():  # the original corpus (and its meta sidecar) back: the split is re-derived
+        (src / name).write_bytes(data)
+    assert checkpoint_data(meta, run)["val"].read_text() == own_val
+
+
+def workbook_prompts(val_text):
+    from proofgpt.certificate import prompt_of, split_blocks
+
+    return [prompt_of(b.text) for b in split_blocks(val_text)]
+
+
+@pytest.mark.slow
+def test_eval_json_is_recomputed_when_it_graded_other_weights(corpus, tmp_path):
+    from proofgpt import workbook
+    from proofgpt.evaluate import evaluate_run
+
+    run = tmp_path / "run"
+    quick = ("train.max_steps=3", "train.eval_every=none", "eval.monitor_theorems=0", "eval.n_theorems=1",
+             "eval.pass_k=1", "eval.n_unconditional=0", "sample.max_new_tokens=8")
+    train(smoke(corpus, *quick), run, progress=False)
+    first = evaluate_run(run, progress=False)
+    assert workbook.current_eval(run)["weights_sha256"] == first["weights_sha256"]
+    train(smoke(corpus, *quick, "train.seed=1"), run, force=True, progress=False)  # start over: other weights
+    assert workbook.current_eval(run) is None
+    wb = workbook.setup(smoke(corpus, *quick), "smoke", str(run))
+    again = workbook.ensure_eval(wb)
+    assert again["weights_sha256"] == weights_sha256(load_model(run)[0]) != first["weights_sha256"]
+    assert again["checkpoint"] and Path(again["checkpoint"]).exists()
