@@ -93,7 +93,9 @@ class TrainConfig:
     warmup_steps: int = 1000
     beta1: float = 0.9
     beta2: float = 0.95
-    weight_decay: float = 0.1  # not applied to norms, embeddings, biases
+    weight_decay: float = 0.1  # not applied to norms, biases, and embeddings unless decay_embeddings
+    decay_embeddings: bool = False  # nanoGPT decays the token/position embeddings too
+    rows: str = "packed"  # packed | repacked | windows | packed_offset: pack.TrainRows
     grad_clip: float = 1.0  # 0 = no clipping (the pre-clip norm is logged either way)
     label_smoothing: float = 0.0
     patience: int = 8  # evaluations without val improvement before stopping (0 = never)
@@ -154,6 +156,7 @@ CHOICES = {
     "model.act": ("gelu", "silu"),
     "model.pos": ("learned", "rope"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.rows": ("packed", "repacked", "windows", "packed_offset"),
     "train.dtype": ("auto", "fp32", "bf16", "fp16"),
 }
 # numeric limits checked at the edge (validate, and the commands' own options)

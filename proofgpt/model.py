@@ -299,9 +299,11 @@ class GPT(nn.Module):
         T = ctx or cfg.ctx
         return 6 * self.num_params(non_embedding=True) + 12 * cfg.n_layers * cfg.d_model * T
 
-    def configure_optimizer(self, weight_decay, lr, betas, device_type="cpu"):
-        """AdamW; weight decay on the 2-D matmul weights only (not norms, embeddings, biases)."""
-        embeddings = {id(self.wte.weight)} | ({id(self.wpe.weight)} if self.wpe is not None else set())
+    def configure_optimizer(self, weight_decay, lr, betas, device_type="cpu", decay_embeddings=False):
+        """AdamW; weight decay on the 2-D matmul weights only (not norms, biases, and not the
+        embeddings unless decay_embeddings: nanoGPT decays every 2-D tensor, embeddings included)."""
+        embeddings = set() if decay_embeddings else (
+            {id(self.wte.weight)} | ({id(self.wpe.weight)} if self.wpe is not None else set()))
         decay, no_decay = [], []
         for p in self.parameters():
             if not p.requires_grad:

@@ -164,11 +164,14 @@ def min_rows_bound(sizes, row_len: int) -> int:
     return best
 
 
-def pack_proofs(texts: list[str], ctx: int) -> Packed:
+def pack_proofs(texts: list[str], ctx: int, shuffle_seed=None) -> Packed:
     """Pack certificates (each + "\\n\\n") into rows of ctx+1 tokens, best-fit-decreasing.
 
     pack_proofs(["aaaa", "bbb", "cc", "dd", "e", "f"], ctx=9).n_real -> [10, 9, 6]
-    (the worked example in the module docstring).
+    (the worked example in the module docstring). Best-fit-decreasing starts every row with
+    its longest certificate; with shuffle_seed (an int or list of ints) equal-length
+    certificates are placed in a random order and each row's certificates are laid out in a
+    random order, so the first certificate of a row is no longer the long one.
     """
     if ctx < 1:
         raise UserError(f"ctx must be >= 1, got {ctx}")
@@ -190,7 +193,9 @@ def pack_proofs(texts: list[str], ctx: int) -> Packed:
     # best-fit decreasing: `free` is a sorted list of (free space, row) for rows with any room.
     # bisect finds the tightest row that fits in O(log rows); ties go to the oldest row.
     sizes = np.array([len(b) for b in items], dtype=np.int64)
-    order = np.argsort(-sizes, kind="stable")  # longest first, input order among equals
+    rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+    ties = np.arange(len(items)) if rng is None else rng.permutation(len(items))
+    order = np.lexsort((ties, -sizes))  # longest first, input order (or a random one) among equals
     free: list[tuple[int, int]] = []
     row_of = np.empty(len(items), dtype=np.int64)
     offset_of = np.empty(len(items), dtype=np.int64)
@@ -209,6 +214,12 @@ def pack_proofs(texts: list[str], ctx: int) -> Packed:
             bisect.insort(free, (room - size, row))
 
     n_rows = len(fill)
+    if rng is not None:  # lay each row out in a random certificate order (a split one's pieces in text order)
+        cert_key = rng.random(len(texts))[np.array(owner, dtype=np.int64)] if items else np.zeros(0)
+        fill2 = [0] * n_rows
+        for k in np.lexsort((np.arange(len(items)), cert_key, row_of)):
+            offset_of[k] = fill2[row_of[k]]
+            fill2[row_of[k]] += int(sizes[k])
     tokens = np.full((n_rows, row_len), PAD, dtype=np.uint8)
     for k, item in enumerate(items):
         tokens[row_of[k], offset_of[k] : offset_of[k] + len(item)] = np.frombuffer(item, dtype=np.uint8)
@@ -270,3 +281,78 @@ def batch(packed: Packed, row_ids) -> tuple[np.ndarray, np.ndarray]:
     pos = np.arange(1, rows.shape[1])[None, :]  # (1, ctx)
     y[pos >= n_real[:, None]] = -1
     return x, y
+
+
+# --------------------------------------------------------------------------------------------
+# training rows: where each row of an epoch comes from
+
+ROW_MODES = ("packed", "repacked", "windows", "packed_offset")
+
+
+class TrainRows:
+    """The training rows of every epoch, for train.rows = one of ROW_MODES.
+
+    packed         the fixed best-fit-decreasing packing above, rows in epoch_order: every
+                   row starts at a certificate and no certificate is cut (unless over-long).
+    repacked       a fresh packing each epoch: best-fit-decreasing with equal-length
+                   certificates in an order drawn from (seed, epoch), so rows get new
+                   neighbours, and each row laid out in a random certificate order, so a
+                   row no longer starts with its longest certificate .
+                   Rows start at a certificate; none is cut.
+    windows        nanoGPT's get_batch: ctx+1 bytes starting anywhere in the train byte
+                   stream (certificates + "\\n\\n" in file order); no padding, rows start and end
+                   mid-certificate, each byte is seen a random number of times per epoch.
+    packed_offset  the packed rows in epoch order, each read from a random offset in the
+                   packed stream (real bytes of row r from offset o, then row r+1): every byte
+                   about once per epoch, at a different position each time.
+
+    Every mode has len(self) = the fixed packing's row count rows per epoch, so the steps per
+    epoch and the schedule do not depend on the mode (a repacked epoch with more rows drops the
+    surplus, one with fewer wraps around). `batch(epoch, positions)` is a pure function of
+    (seed, epoch, positions): an exactly resumed run sees the same bytes.
+    """
+
+    def __init__(self, texts, ctx: int, mode: str = "packed", seed: int = 0):
+        if mode not in ROW_MODES:
+            raise UserError(f"train.rows={mode!r}: must be one of {', '.join(ROW_MODES)}")
+        self.texts, self.ctx, self.mode, self.seed = texts, ctx, mode, seed
+        self.packed = pack_proofs(texts, ctx)  # the fixed packing: also the row count of an epoch
+        self._epoch = self._order = self._rows = None
+        if mode == "windows":
+            self.stream = np.frombuffer(b"".join(t.encode("utf-8") + SEP for t in texts), dtype=np.uint8)
+        elif mode == "packed_offset":
+            # the packed rows' real bytes end to end, and where each row starts in that stream
+            n_real = np.asarray(self.packed.n_real, dtype=np.int64)
+            self.stream = np.concatenate([np.asarray(self.packed.tokens[r, :n]) for r, n in enumerate(n_real)])
+            self.row_start = np.concatenate([[0], np.cumsum(n_real)[:-1]])
+        if mode in ("windows", "packed_offset") and len(self.stream) <= ctx + 1:
+            raise UserError(f"train.rows={mode}: the train data ({len(self.stream)} bytes) is shorter than a row")
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def _start_epoch(self, epoch: int) -> None:
+        if self._epoch == epoch:
+            return
+        self._epoch, self._rows = epoch, self.packed
+        if self.mode == "repacked":
+            self._rows = pack_proofs(self.texts, self.ctx, shuffle_seed=[self.seed, epoch, 2])
+        n = len(self)
+        if self.mode == "windows":  # window starts, uniform over the stream
+            self._order = np.random.default_rng([self.seed, epoch, 1]).integers(0, len(self.stream) - self.ctx, size=n)
+        else:
+            order = epoch_order(len(self._rows), self.seed, epoch)
+            self._order = np.resize(order, n)  # repacked: drop the surplus or wrap around
+            if self.mode == "packed_offset":  # start at a random real byte of the row, read on
+                offset = np.random.default_rng([self.seed, epoch, 3]).random(n) * self.packed.n_real[self._order]
+                start = self.row_start[self._order] + offset.astype(np.int64)
+                self._order = np.minimum(start, len(self.stream) - self.ctx - 1)  # the last row's tail: no wrap
+
+    def batch(self, epoch: int, positions) -> tuple[np.ndarray, np.ndarray]:
+        """Rows at `positions` (0 <= p < len(self)) of `epoch` -> (x, y) int64 (B, ctx); y = -1 on padding."""
+        self._start_epoch(epoch)
+        picked = self._order[np.asarray(positions, dtype=np.int64)]
+        if self.mode in ("packed", "repacked"):
+            return batch(self._rows, picked)
+        rows = np.stack([self.stream[s: s + self.ctx + 1] for s in picked]).astype(np.int64)  # (B, ctx+1)
+        return rows[:, :-1], rows[:, 1:].copy()

@@ -5,9 +5,11 @@
 
 A flat loop in the spirit of nanoGPT's train.py: `setup` finds the data, builds the model and
 optimizer and restores a checkpoint; `train` is one `while` that takes optimizer steps. An
-epoch is one pass over the packed train rows in an order fixed by (seed, epoch)
-(`pack.epoch_order`); each optimizer step takes the next batch_size x grad_accum x world_size
-rows of it (the last, incomplete step of an epoch is dropped).
+epoch is as many rows as the fixed packing of the train certificates has; `train.rows` says
+what a row is (`pack.TrainRows`: packed rows in an order fixed by (seed, epoch), re-packed
+each epoch, nanoGPT-style random windows of the byte stream, or packed rows read from random
+offsets), always a pure function of (seed, epoch, position). Each optimizer step takes the
+next batch_size x grad_accum x world_size rows (the last, incomplete step of an epoch is dropped).
 
 Exact resume. A checkpoint holds everything the next step depends on: weights, AdamW moments,
 GradScaler, step, epoch and row position in the epoch, every RNG state (the sampler builds its
@@ -59,7 +61,7 @@ from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems
 from proofgpt.io import atomic_write_bytes, atomic_write_json, claim_run_dir, read_jsonl, run_locked, sha256_file
 from proofgpt.model import GPT
-from proofgpt.pack import Packed, batch, epoch_order, pack_proofs
+from proofgpt.pack import Packed, TrainRows, batch, pack_proofs
 
 TIMING_FIELDS = ("tokens_per_s", "elapsed_s")  # the only metrics that differ between identical runs
 
@@ -78,10 +80,9 @@ def fixed_rows(n_rows: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_rows - 1, num=k).round().astype(np.int64))
 
 
-def get_batch(packed: Packed, rows, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Packed rows -> (x, y) int64 tensors (B, ctx) on device; y = -1 where the target is padding."""
-    x, y = batch(packed, rows)
-    return torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True)
+def to_device(xy, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's (x, y) int64 arrays (B, ctx) -> tensors on device (y = -1 where the target is padding)."""
+    return tuple(torch.from_numpy(a).to(device, non_blocking=True) for a in xy)
 
 
 def get_lr(step: int, lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
@@ -108,7 +109,7 @@ def estimate_loss(model, packed, rows, batch_size, device, autocast) -> float:
     model.eval()
     total, n = 0.0, 0
     for i in range(0, len(rows), batch_size):
-        x, y = get_batch(packed, rows[i:i + batch_size], device)
+        x, y = to_device(batch(packed, rows[i:i + batch_size]), device)
         with autocast:
             logits, _ = model(x)  # (B, T, V)
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-1, reduction="sum")
@@ -226,8 +227,13 @@ class TrainData:
     files: dict  # {"corpus", "train", "val"} paths (data.run_data)
     sha256: str  # of the train file: a checkpoint records it, a resume compares it
     val_texts: list
-    train: Packed
+    rows: TrainRows  # what each step trains on (train.rows)
     val: Packed
+
+    @property
+    def train(self) -> Packed:
+        """The fixed packing of the train certificates: its row count sets an epoch, the train loss reads it."""
+        return self.rows.packed
 
 
 def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> TrainData:
@@ -239,8 +245,8 @@ def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> T
     if not dev.master:
         files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
     val_texts = read_texts(files["val"])
-    return TrainData(files, sha256_file(files["train"]), val_texts,
-                     pack_proofs(read_texts(files["train"]), cfg.model.ctx), pack_proofs(val_texts, cfg.model.ctx))
+    rows = TrainRows(read_texts(files["train"]), cfg.model.ctx, cfg.train.rows, cfg.train.seed)
+    return TrainData(files, sha256_file(files["train"]), val_texts, rows, pack_proofs(val_texts, cfg.model.ctx))
 
 
 def tidy_run_dir(run_dir: Path, state: dict, resumed: bool, log) -> None:
@@ -361,7 +367,7 @@ def setup(cfg: RunConfig, run_dir, resume=False, force=False) -> Run:
     model = GPT(cfg.model).to(dev.device)
     derived["n_params"] = model.num_params()
     optimizer = model.configure_optimizer(cfg.train.weight_decay, cfg.train.lr, (cfg.train.beta1, cfg.train.beta2),
-                                          device_type=dev.type)
+                                          device_type=dev.type, decay_embeddings=cfg.train.decay_embeddings)
     scaler = torch.amp.GradScaler(dev.type, enabled=(dev.dtype == "fp16"))
     if dev.rank > 0:
         torch.manual_seed(cfg.train.seed + 1000 * dev.rank)  # each rank its own dropout masks
@@ -519,22 +525,19 @@ def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval) -> d
     model.train()
     pbar = tqdm(total=total_steps, initial=state["step"], disable=not (progress and dev.master), desc=run.run_dir.name,
                 unit="step", dynamic_ncols=True)
-    order_epoch = order = None
     try:
         while (status := stop_reason(run)) is None:
-            if order_epoch != state["epoch"]:
-                order, order_epoch = epoch_order(n_rows, t.seed, state["epoch"]), state["epoch"]
             lr = get_lr(state["step"], t.lr, t.min_lr, t.warmup_steps, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             t0 = time.time()
-            step_rows = order[state["row_in_epoch"]: state["row_in_epoch"] + rows_per_step]
+            step_rows = np.arange(state["row_in_epoch"], state["row_in_epoch"] + rows_per_step)  # positions in the epoch
             loss_sum = torch.zeros((), device=dev.device)
             n_tokens = torch.zeros((), device=dev.device)
             for micro in range(accum):
                 # this rank's B rows of micro-batch `micro` (ranks interleave: a DistributedSampler on rows)
                 first = (micro * dev.world_size + dev.rank) * B
-                x, y = get_batch(run.data.train, step_rows[first: first + B], dev.device)  # (B, T), (B, T)
+                x, y = to_device(run.data.rows.batch(state["epoch"], step_rows[first: first + B]), dev.device)  # (B, T)
                 # DDP: all-reduce gradients only on the last micro-batch, not after every backward
                 sync = model.no_sync() if dev.ddp and micro < accum - 1 else contextlib.nullcontext()
                 with sync:

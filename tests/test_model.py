@@ -189,6 +189,14 @@ def test_optimizer_decays_only_matmul_weights():
         n for n, p in model.named_parameters() if n.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")))
 
 
+def test_optimizer_decays_embeddings_on_request_as_nanogpt_does():
+    model = GPT(tiny_config())
+    decay, no_decay = model.configure_optimizer(0.1, 1e-3, (0.9, 0.95), decay_embeddings=True).param_groups
+    decayed = {id(p) for p in decay["params"]}
+    assert id(model.wte.weight) in decayed and id(model.wpe.weight) in decayed
+    assert all(p.dim() == 1 for p in no_decay["params"])  # only norms (and biases) are left undecayed
+
+
 def test_bad_config_values_are_refused():
     with pytest.raises(ValueError, match="norm"):
         GPTConfig(norm="batchnorm")

@@ -1,4 +1,5 @@
-"""Byte tokenizer and packing: round trips, the worked example, masking, epoch order.
+"""Byte tokenizer and packing: round trips, the worked example, masking, epoch order, and the
+training-row modes (pack.TrainRows).
 
 Run: .venv/bin/python -m pytest -q tests/test_pack.py
 """
@@ -9,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proofgpt.errors import UserError
-from proofgpt.pack import PAD, Packed, batch, decode, encode, epoch_order, min_rows_bound, pack_proofs, unpack
+from proofgpt.pack import (PAD, ROW_MODES, SEP, Packed, TrainRows, batch, decode, encode, epoch_order, min_rows_bound,
+                           pack_proofs, unpack)
 
 from _certs import COMPL, LEFT_CANCEL  # the format's own example, a one-step proof
 
@@ -196,3 +198,93 @@ def test_generated_corpus_packs_tightly():
         # only: with most certificates over a third of a 1024 row it is loose there)
         assert len(p) <= (1.03 if ctx == 512 else 1.10) * p.stats["lower_bound_rows"] + 2, p.stats
         assert p.stats["efficiency"] <= p.stats["efficiency_bound"] <= 1
+
+
+# --- training rows (train.rows) --------------------------------------------------------------
+
+ROWS_CORPUS = [t.replace("a * c", f"a * c{i}") for i, t in enumerate(CORPUS)] + ["x" * 40 + "\n" + "y" * 30]
+
+
+def _targets(x, y):
+    """Each row's real bytes: its first input then every unmasked target (which must follow on)."""
+    out = []
+    for xb, yb in zip(x.tolist(), y.tolist()):
+        n = sum(t != -1 for t in yb)
+        assert all(t == -1 for t in yb[n:]), "masked targets are a suffix (the padding)"
+        assert yb[: n - 1] == xb[1:n], "y is x shifted by one"
+        out.append(bytes([xb[0]] + yb[:n]))
+    return out
+
+
+@pytest.mark.parametrize("mode", ROW_MODES)
+def test_train_rows_targets_are_real_corpus_bytes(mode):
+    r = TrainRows(ROWS_CORPUS, ctx=512, mode=mode, seed=3)
+    stream = b"".join(t.encode("utf-8") + SEP for t in ROWS_CORPUS)
+    packed_stream = b"".join(bytes(r.packed.tokens[i, : r.packed.n_real[i]]) for i in range(len(r.packed)))
+    for epoch in (0, 1):
+        x, y = r.batch(epoch, np.arange(len(r)))
+        assert x.shape == y.shape == (len(r), 512) and x.dtype == y.dtype == np.int64
+        rows = _targets(x, y)
+        assert all(PAD not in row for row in rows), "no padding byte is ever a target"
+        if mode == "windows":  # full rows cut from the byte stream
+            assert (y != -1).all() and all(row in stream for row in rows)
+        elif mode == "packed_offset":  # full rows cut from the packed rows laid end to end
+            assert (y != -1).all() and all(row in packed_stream for row in rows)
+        else:  # whole certificates (+ separator) only; the fixed packing has each exactly once
+            items = [it for row in rows for it in row.split(SEP) if it]
+            assert set(items) <= {t.encode("utf-8") for t in ROWS_CORPUS}
+            if mode == "packed":
+                assert sorted(items) == sorted(t.encode("utf-8") for t in ROWS_CORPUS)
+
+
+@pytest.mark.parametrize("mode", ROW_MODES)
+def test_train_rows_are_seeded_and_a_function_of_epoch_and_position(mode):
+    a, b = TrainRows(ROWS_CORPUS, 512, mode, seed=0), TrainRows(ROWS_CORPUS, 512, mode, seed=0)
+    everything = a.batch(1, np.arange(len(a)))[0]
+    b.batch(0, [0, 1])  # another epoch first: no hidden state carries over
+    part = b.batch(1, [5, 2, 7])[0]
+    assert np.array_equal(part, everything[[5, 2, 7]])
+    assert np.array_equal(TrainRows(ROWS_CORPUS, 512, mode, seed=0).batch(0, [3])[0], a.batch(0, [3])[0])
+    first = a.batch(0, np.arange(len(a)))[0]
+    assert not np.array_equal(first, everything), "each epoch its own rows (or order)"
+    other_seed = TrainRows(ROWS_CORPUS, 512, mode, seed=1).batch(0, np.arange(len(a)))[0]
+    assert not np.array_equal(first, other_seed)
+
+
+def test_repacked_rows_change_their_neighbours_and_packed_rows_do_not():
+    def row_sets(mode, epoch):
+        r = TrainRows(ROWS_CORPUS, 512, mode, seed=0)
+        return {row for row in _targets(*r.batch(epoch, np.arange(len(r))))}
+
+    assert row_sets("packed", 0) == row_sets("packed", 1)  # the same rows, reordered
+    assert row_sets("repacked", 0) != row_sets("repacked", 1)
+
+
+def test_shuffled_packing_is_a_packing_whose_rows_do_not_start_long():
+    texts = [("z" * n) for n in (300, 200, 150, 120, 100, 90, 60, 40, 30, 20, 10)] * 4
+    fixed = pack_proofs(texts, 511)
+    firsts = set()
+    for seed in range(5):
+        p = pack_proofs(texts, 511, shuffle_seed=seed)
+        assert sorted(unpack(p)) == sorted(texts) and len(p) == len(fixed)
+        pieces = np.asarray(p.pieces)
+        for row in range(len(p)):  # the row's pieces tile its prefix
+            mine = pieces[pieces[:, 0] == row]
+            assert sorted(mine[:, 1].tolist()) == np.concatenate([[0], np.cumsum(mine[np.argsort(mine[:, 1]), 2])[:-1]]).tolist()
+        firsts |= {int(n) for n in pieces[pieces[:, 1] == 0][:, 2]}
+    fixed_firsts = {int(n) for n in np.asarray(fixed.pieces)[np.asarray(fixed.pieces)[:, 1] == 0][:, 2]}
+    assert len(firsts) > len(fixed_firsts)  # short certificates now open rows too
+    assert np.array_equal(pack_proofs(texts, 511, shuffle_seed=3).tokens, pack_proofs(texts, 511, shuffle_seed=3).tokens)
+
+
+def test_windows_cover_the_stream_start_to_end():
+    r = TrainRows(ROWS_CORPUS, 16, "windows", seed=0)
+    starts = np.concatenate([(r.batch(e, np.arange(len(r))), r._order)[1] for e in range(200)])
+    assert starts.min() == 0 and starts.max() == len(r.stream) - 17  # every start is possible, none runs off
+
+
+def test_train_rows_refuses_unknown_mode_and_short_data():
+    with pytest.raises(UserError, match="train.rows"):
+        TrainRows(ROWS_CORPUS, 512, "random")
+    with pytest.raises(UserError, match="shorter than a row"):
+        TrainRows(["ab"], 512, "windows")
