@@ -258,7 +258,8 @@ def verified_by_length(by_mode: dict, title: str = "verified % by proof length")
             xs = [buckets.index(b) + 0.08 * (i - (len(methods) - 1) / 2) for b in rows]
             pct = np.array([r["pct"] for r in rows.values()])
             lo, hi = (np.array([r["ci95"][j] for r in rows.values()]) for j in (0, 1))
-            ax.errorbar(xs, pct, yerr=[pct - lo, hi - pct], fmt="o-", color=f"C{i}", capsize=2, ms=4,
+            # intervals are stored rounded: clip so a bar never points the wrong way
+            ax.errorbar(xs, pct, yerr=[np.clip(pct - lo, 0, None), np.clip(hi - pct, 0, None)], fmt="o-", color=f"C{i}", capsize=2, ms=4,
                         lw=2.5 if method == "model" else 1, label=method)
         ax.set_xticks(range(len(buckets)), buckets)
         ax.set_xlabel("proof length (tactic lines of the ground truth)")

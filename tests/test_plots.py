@@ -133,10 +133,11 @@ def test_sweep_curves_one_colour_per_point_and_the_bound():
 
 
 def test_verified_by_length_one_panel_per_mode_one_line_per_method():
-    rows = {"1": {"pct": 50.0, "ci95": [20.0, 80.0]}, "2": {"pct": 0.0, "ci95": [0.0, 30.0]}}
+    rows = {"1": {"pct": 50.0, "ci95": [20.0, 80.0]}, "2": {"pct": 0.0, "ci95": [0.0, 30.0]},
+            "3": {"pct": 33.33, "ci95": [33.4, 60.0]}}  # an interval stored rounded past its estimate still draws
     fig = plots.verified_by_length({"premises": {"model": rows, "constant": {"1": rows["2"]}},
                                     "theorem": {"model": rows, "constant": rows}})
     assert len(fig.axes) == 2
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "constant"]
