@@ -205,6 +205,15 @@ def statement_class_of(cert: str) -> tuple:
     return statement_class(None if structure == "?" else structure, eqs[:-1], eqs[-1])
 
 
+def class_key(cert: str):
+    """statement_class_of(cert), or its statement text when that does not parse (a user's own
+    certificates): what the split groups by and what no two sides of a split may share."""
+    try:
+        return statement_class_of(cert)
+    except ValueError:
+        return statement_of(cert)
+
+
 def prompt_of(cert: str) -> str:
     """A certificate up to and including its first @G line, plus "\\n": the theorem to prove.
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from proofgpt import paths
 from proofgpt.algebra import statement_class
-from proofgpt.certificate import name_of, read_corpus, read_meta, statement_class_of, statement_of
+from proofgpt.certificate import class_key, name_of, read_corpus, read_meta, statement_of
 from proofgpt.errors import UserError
 from proofgpt.io import sha256_bytes, sha256_file, write_temp
 from proofgpt.terms import parse_equation
@@ -65,12 +65,7 @@ def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
     known = set()  # their names
     n_links = 0
     for i, text in enumerate(texts):
-        stmt = statement_of(text)
-        try:
-            key = statement_class_of(text)
-        except ValueError:
-            key = stmt
-        j = first_with_statement.setdefault(key, i)
+        j = first_with_statement.setdefault(class_key(text), i)
         parent[find(i)] = find(j)
         for line in text.split("\n"):
             if line.startswith("@P ") and " : " in line and line[3:].split(" : ", 1)[0].strip() in known:
@@ -78,7 +73,7 @@ def _groups(texts: list[str]) -> tuple[np.ndarray, int]:
                 if cited is not None and find(cited) != find(i):
                     parent[find(i)] = find(cited)
                     n_links += 1
-        name = name_of(text)
+        name, stmt = name_of(text), statement_of(text)
         if name is not None and "→" not in stmt:
             lemma_names.setdefault(_lemma_key(name, stmt), i)
             known.add(name)

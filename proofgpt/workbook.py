@@ -23,7 +23,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from proofgpt import paths
-from proofgpt.certificate import lemma_table, read_meta, read_texts, statement_of
+from proofgpt.certificate import class_key, lemma_table, read_meta, read_texts
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model, weights_sha256
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
@@ -303,7 +303,7 @@ def strata_rows(manifest: dict) -> list:
 
 
 def split_integrity(corpus: list, train: list, val: list) -> dict:
-    """Is train + val exactly the corpus's certificates, none cut, none on both sides?
+    """Is train + val exactly the corpus's certificates, none cut, none (and no statement class) on both sides?
 
     corpus ["a", "b", "c"], train ["a", "c"], val ["b"] ->
     {"lossless": True, "n_cut": 0, "n_shared": 0, "n_shared_statements": 0, ...}
@@ -311,7 +311,7 @@ def split_integrity(corpus: list, train: list, val: list) -> dict:
     whole = collections.Counter(corpus)
     n_cut = sum(1 for t in train + val if t not in whole)  # a text that is no corpus certificate
     shared = set(train) & set(val)
-    shared_statements = {statement_of(t) for t in train} & {statement_of(t) for t in val}
+    shared_statements = {class_key(t) for t in train} & {class_key(t) for t in val}  # the split's groups
     ok = collections.Counter(train) + collections.Counter(val) == whole
     return {
         "n_corpus": len(corpus),

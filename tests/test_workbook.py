@@ -14,13 +14,17 @@ from proofgpt.stats import corpus_stats
 
 
 def test_split_integrity_known_answer():
-    corpus = ["@T a : x = x\nqed", "@T b : y = y\nqed", "@T c : z = z\nqed"]
+    corpus = ["@T a : x = x * x\nqed", "@T b : y * y = 1\nqed", "@T c : z + 0 = z\nqed"]
     ok = workbook.split_integrity(corpus, [corpus[0], corpus[2]], [corpus[1]])
     assert (ok["lossless"], ok["n_cut"], ok["n_shared"], ok["n_shared_statements"]) == (True, 0, 0, 0)
-    cut = workbook.split_integrity(corpus, [corpus[0], corpus[2]], ["@T b : y = y"])
+    cut = workbook.split_integrity(corpus, [corpus[0], corpus[2]], ["@T b : y * y = 1"])
     assert not cut["lossless"] and cut["n_cut"] == 1
     shared = workbook.split_integrity(corpus, corpus, [corpus[1]])
     assert not shared["lossless"] and shared["n_shared"] == 1 and shared["n_shared_statements"] == 1
+    # a renamed, side-swapped copy is the same statement class: shared although no text is
+    renamed = ["@T a : x = x * x\nqed", "@T d : w * w = w\nqed"]
+    r = workbook.split_integrity(renamed, [renamed[0]], [renamed[1]])
+    assert r["n_shared"] == 0 and r["n_shared_statements"] == 1
 
 
 def test_strata_rows_total_and_share():
