@@ -131,6 +131,10 @@ class EvalConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # sampling seeds; the spread is reported
     baseline_budget_s: float = 1.0  # blind search's default budget per theorem (baseline.DEFAULT_BUDGET_S)
     baseline_budget_goals: int = 10_000  # and in expanded terms (baseline.DEFAULT_BUDGET_GOALS)
+    # model-guided search (search.prove): its token budget is sampling's, pass_k x sample.max_new_tokens
+    search_e: int = 8  # candidate steps per expansion (search.DEFAULT_E)
+    search_expansions: int = 32  # expansions per theorem at most, at every budget
+    search_budgets: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])  # budget curve, x sampling's
 
 
 @dataclass
@@ -450,6 +454,10 @@ def validate(cfg: RunConfig) -> None:
         ("eval.n_theorems", cfg.eval.n_theorems >= 1, "must be >= 1"),
         ("eval.pass_k", cfg.eval.pass_k >= 1, "must be >= 1"),
         ("eval.n_unconditional", cfg.eval.n_unconditional >= 0, "must be >= 0 (0 = skip)"),
+        ("eval.search_e", cfg.eval.search_e >= 1, "must be >= 1"),
+        ("eval.search_expansions", cfg.eval.search_expansions >= 1, "must be >= 1"),
+        ("eval.search_budgets", cfg.eval.search_budgets and min(cfg.eval.search_budgets) > 0,
+         "must be positive multiples of the sampling budget, at least one"),
         ("report.execution_timeout_s", cfg.report.execution_timeout_s >= 1, "must be >= 1"),
     ]
     for key, ok, why in checks:

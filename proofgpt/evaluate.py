@@ -21,9 +21,24 @@ theorems, broken down by proof length, shortest blind-search proof and family; "
 counts the steps that verify before a sample's first error. Structural % is kept but measures
 only the form (lines parse, markers in order, ends in rfl, qed): the constant proof `rfl` has it.
 
+Model-guided search (search.prove: best-first over checked steps, `eval.search_e` proposals per
+expansion, at most `eval.search_expansions` expansions) at sampling's token budget per theorem,
+k x max_new_tokens, so the two compare at equal generated tokens; one search per theorem (the
+first seed).
+
 Baselines on the same theorems, graded the same way (baseline.py): blind search at its budget
 (`eval.baseline_budget_s`) and at the model's sampling wall time per theorem; retrieval (the
 nearest train certificate's skeleton replayed); the constant proof `rfl`, `qed`.
+
+Budget curve (`eval.search_budgets`, multiples of the sampling budget; k_B = that multiple of
+k, at least 1, and B = k_B x max_new_tokens tokens): per budget, verified % of the search,
+sampling's pass@k_B (the unbiased estimator; extra samples are drawn when the seeds hold fewer
+than the largest k_B) and blind search at the search's wall time. Read anytime: one search per
+theorem at the largest budget, solved at B when it found its proof having generated <= B
+tokens, its time at B the time it had spent when its tokens passed B; one blind search per
+theorem at the largest such time, solved at B when it finished within the search's time at B.
+So every curve is non-decreasing in B by construction. (A search given only B tokens would also
+cut its last expansion's samples to the tokens left; the reading here does not.)
 
 Memorization: unconditional samples ("@T", run to `qed` within the context) against train,
 every text with its theorem name blanked first (certificate.strip_name): verbatim-in-train
@@ -49,16 +64,18 @@ from proofgpt.certificate import (lemma_table, name_of, proof_of, prompt_of, rea
                                   text_of, theorem_prompt_of)
 from proofgpt.check import check_certificate
 from proofgpt.checkpoint import load_model, weights_sha256
-from proofgpt.config import SampleConfig, check_seed, check_temperature
+from proofgpt.config import EvalConfig, SampleConfig, check_seed, check_temperature
 from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, read_jsonl, run_locked
 from proofgpt.sample import generate
+from proofgpt.search import prove as search_prove
 from proofgpt.stats import distinct_n, nearest, shingles
 
 MODES = ("premises", "theorem")
 HELDOUT = ("test", "test-long", "test-facts")  # <name>.txt beside train.txt, from `make data`
-METHODS = ("model", "blind", "blind_equal_time", "retrieval", "constant")
+METHODS = ("model", "search", "blind", "blind_equal_time", "retrieval", "constant")
+BASELINES = METHODS[2:]  # methods that learn nothing
 STRUCTURAL_MEANS = "structural: lines parse, markers in order, ends in rfl, qed (the constant proof has it); not a proof"
 
 
@@ -220,16 +237,12 @@ def _sample_kwargs(given=None) -> dict:
 def run_baselines(certs, mode, index, lemmas, budget_s, budget_goals, equal_time_s) -> dict:
     """{method: [grade dict per theorem]} for blind search (its budget, and equal_time_s with no
     goal budget), retrieval and the constant proof, each graded as `mode` grades."""
-    out = {m: [] for m in METHODS[1:]}
+    out = {m: [] for m in BASELINES}
     for cert in certs:
         prompt = prompt_for(cert, mode)
-        search_prompt = prompt_of(cert) if mode == "premises" else axiom_prompt(cert)
         for method, (b_s, b_goals) in (("blind", (budget_s, budget_goals)),
                                        ("blind_equal_time", (equal_time_s, 10**12))):
-            try:
-                r = prove(search_prompt, budget_s=b_s, budget_goals=b_goals) if search_prompt else None
-            except ValueError:  # a prompt that does not read
-                r = None
+            r = blind_search(cert, mode, b_s, b_goals)
             out[method].append(grade(r.certificate, mode, lemmas) if r and r.found else _failed("not found"))
         found = retrieve(cert, index, theorem_mode=mode == "theorem")
         out["retrieval"].append(grade(found, mode, lemmas) if found else _failed("nothing retrieved"))
@@ -237,8 +250,69 @@ def run_baselines(certs, mode, index, lemmas, budget_s, budget_goals, equal_time
     return out
 
 
+def blind_search(cert, mode, budget_s, budget_goals=10**12):
+    """baseline.prove on the mode's search prompt (the premises, or the structure's axioms) ->
+    its SearchResult, or None when the prompt does not read."""
+    text = prompt_of(cert) if mode == "premises" else axiom_prompt(cert)
+    try:
+        return prove(text, budget_s=budget_s, budget_goals=budget_goals) if text else None
+    except ValueError:
+        return None
+
+
 def _failed(reason) -> dict:
     return {"structural": False, "verified": False, "valid_steps": 0, "steps": 0, "line": None, "reason": reason}
+
+
+# --------------------------------------------------------------------------------------------
+# model-guided search, read at several token budgets
+
+
+def search_theorems(model, certs, mode, lemmas, budgets, e, max_expansions, sample_kwargs=None, seed=0) -> list:
+    """search.prove on each theorem once, at the largest of `budgets` (tokens) -> per theorem
+    {"tokens": generated when it stopped, "found_tokens": that when found else None,
+    "seconds": [its wall time at each budget], "grade": the found certificate graded as `mode`
+    grades it (else a failure), "certificate", "expansions"}. See the module docstring."""
+    kw = _sample_kwargs(sample_kwargs)
+    out = []
+    for cert in certs:
+        trail = []  # (tokens, seconds) after each expansion
+        try:
+            r = search_prove(model, cert, prompt_mode=mode, e=e, max_expansions=max_expansions, max_tokens=max(budgets),
+                             max_seconds=math.inf, temperature=kw["temperature"], top_k=kw["top_k"], top_p=kw["top_p"],
+                             seed=seed, on_expand=lambda st: trail.append((st["tokens"], st["elapsed_s"])))
+        except ValueError as err:  # a prompt that does not read or does not fit the context
+            out.append({"tokens": 0, "found_tokens": None, "seconds": [0.0] * len(budgets), "grade": _failed(str(err)),
+                        "certificate": None, "expansions": 0})
+            continue
+        seconds = [next((t for n, t in trail if n > b), r.elapsed_s) for b in budgets]
+        out.append({"tokens": r.tokens, "found_tokens": r.tokens if r.found else None, "seconds": seconds,
+                    "grade": grade(r.certificate, mode, lemmas) if r.found else _failed(r.reason),
+                    "certificate": r.certificate, "expansions": r.expansions})
+    return out
+
+
+def solved_within(searched: dict, budget: int) -> bool:
+    return searched["found_tokens"] is not None and searched["found_tokens"] <= budget
+
+
+def budget_curve(certs, mode, searched, fractions, k_of, tokens_of, sampled) -> dict:
+    """Verified % against the token budget: search (read anytime), sampling's pass@k_B and blind
+    search at the search's wall time. sampled: (n samples per theorem, [verified per theorem])."""
+    n, c_per = sampled
+    blind = [blind_search(cert, mode, max(s["seconds"])) for cert, s in zip(certs, searched)]
+    points = {"search": [], "sampling_pass_at_k": [], "blind_equal_time": []}
+    for i, f in enumerate(fractions):
+        b, k_b = tokens_of[i], k_of[i]
+        at = {"fraction": f, "budget_tokens": b, "k": k_b}
+        points["search"].append({**at, **_rate(sum(solved_within(s, b) for s in searched), len(certs))})
+        pk = [pass_at_k(n, c, k_b) for c in c_per]
+        points["sampling_pass_at_k"].append({**at, "n": len(pk), "pct": 100 * float(np.mean(pk)) if pk else 0.0,
+                                             "ci95": [100 * x for x in bootstrap_ci(pk)]})
+        ok = [r is not None and r.found and r.elapsed_s <= s["seconds"][i] for r, s in zip(blind, searched)]
+        points["blind_equal_time"].append({**at, **_rate(sum(ok), len(certs)),
+                                           "budget_s": float(np.mean([s["seconds"][i] for s in searched])) if searched else 0.0})
+    return points
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,10 +346,19 @@ def bucket_order(label):
 
 
 def evaluate_set(model, certs, meta, train_bodies, lemmas, index, k, seeds, sample_kwargs, budget_s, budget_goals,
-                 progress=False) -> dict:
-    """Both modes on certs (with their meta rows, or None): the model over all seeds and the
-    baselines, intervals and breakdowns. See the module docstring."""
+                 search=None, progress=False) -> dict:
+    """Both modes on certs (with their meta rows, or None): the model over all seeds, the
+    model-guided search and the baselines, intervals, breakdowns and the budget curve. search:
+    {"e", "expansions", "budgets": multiples of the sampling budget} (EvalConfig's defaults when
+    None). See the module docstring."""
     meta = meta or [{} for _ in certs]
+    defaults = EvalConfig()
+    search = {"e": defaults.search_e, "expansions": defaults.search_expansions, "budgets": defaults.search_budgets,
+              **(search or {})}
+    max_new = _sample_kwargs(sample_kwargs)["max_new_tokens"]
+    fractions = sorted(set(search["budgets"]) | {1.0})
+    k_of = [max(1, round(f * k)) for f in fractions]
+    tokens_of = [kb * max_new for kb in k_of]
     keys = {
         "by_length": [length_bucket(proof_lines(c)) for c in certs],
         "by_shortest": [("not found" if m.get("shortest") is None else length_bucket(m["shortest"])) if "shortest" in m
@@ -292,10 +375,16 @@ def evaluate_set(model, certs, meta, train_bodies, lemmas, index, k, seeds, samp
         equal_time_s = sum(r["sampling_s"] for r in runs) / max(1, len(certs))
         if progress:
             print(f"evaluate: {mode} mode: model done, baselines (blind search {budget_s:g} s and {equal_time_s:.2f} s per theorem)")
+        if progress:
+            print(f"evaluate: {mode} mode: model-guided search ({max(tokens_of)} tokens per theorem at most)")
+        searched = search_theorems(model, certs, mode, lemmas, tokens_of, search["e"], search["expansions"],
+                                   sample_kwargs, seeds[0])
+        at_k = tokens_of[fractions.index(1.0)]  # sampling's token budget
+        found = [g["grade"] if solved_within(g, at_k) else _failed("not found within budget") for g in searched]
         base = run_baselines(certs, mode, index, lemmas, budget_s, budget_goals, equal_time_s)
-        per_theorem = {"model": (c_per, [n_per] * len(certs))}
+        per_theorem = {"model": (c_per, [n_per] * len(certs)), "search": ([int(g["verified"]) for g in found], [1] * len(certs))}
         per_theorem.update({m: ([int(g["verified"]) for g in gs], [1] * len(certs)) for m, gs in base.items()})
-        graded = {"model": samples, **base}
+        graded = {"model": samples, "search": found, **base}
         methods = {}
         for m, (cs, ns) in per_theorem.items():
             row = _rate(sum(cs), sum(ns))
@@ -304,6 +393,14 @@ def evaluate_set(model, certs, meta, train_bodies, lemmas, index, k, seeds, samp
             methods[m] = row
         methods["blind"]["budget_s"], methods["blind"]["budget_goals"] = budget_s, budget_goals
         methods["blind_equal_time"]["budget_s"] = equal_time_s
+        methods["search"].update({"budget_tokens": at_k, "e": search["e"], "max_expansions": search["expansions"],
+                                  "seed": seeds[0], "mean_expansions": float(np.mean([g["expansions"] for g in searched])) if certs else 0.0})
+        if max(k_of) <= n_per:
+            sampled = (n_per, c_per)
+        else:  # the seeds hold too few samples for the largest k_B: draw them
+            extra = complete_theorems(model, certs, k=max(k_of), sample_kwargs=sample_kwargs, seed=seeds[0], mode=mode,
+                                      lemmas=lemmas)
+            sampled = (max(k_of), extra["n_verified"])
         p1 = [pass_at_k(n_per, c, 1) for c in c_per]
         pk = [pass_at_k(n_per, c, k) for c in c_per]
         verified_bodies = [proof_of(x["prompt"] + x["completion"]) for x in samples if x["verified"]]
@@ -328,6 +425,7 @@ def evaluate_set(model, certs, meta, train_bodies, lemmas, index, k, seeds, samp
             "structural_means": STRUCTURAL_MEANS,
             "methods": methods,
             **{name: {m: _breakdown(key, *per_theorem[m]) for m in per_theorem} for name, key in keys.items()},
+            "budget_curve": budget_curve(certs, mode, searched, fractions, k_of, tokens_of, sampled),
             "samples": samples,
         }
     return {"n_theorems": len(certs), "modes": modes}
@@ -445,7 +543,7 @@ def headline(sets: dict) -> dict:
     out = {"set": name}
     for mode, r in res["modes"].items():
         m = r["methods"]
-        best = max(METHODS[1:], key=lambda b: m[b]["pct"])
+        best = max(BASELINES, key=lambda b: m[b]["pct"])
         out[mode] = {"verified_pct": m["model"]["pct"], "verified_ci95": m["model"]["ci95"],
                      "pass_at_k": m["model"]["pass_at_k"], "pass_at_k_ci95": m["model"]["pass_at_k_ci95"],
                      "k": m["model"]["k"], "best_baseline": best, "best_baseline_pct": m[best]["pct"],
@@ -504,7 +602,9 @@ def _evaluate_run(run_dir, n_theorems, k, n_unconditional, seeds, device, sample
             print(f"evaluate: {name}: {len(certs)} of {len(texts)} theorems x {k} samples x {len(seeds)} seeds, 2 prompt modes")
         sets[name] = {"path": str(path), "n_available": len(texts), "draw_seed": cfg.sample.seed,
                       **evaluate_set(model, certs, rows, train_bodies, lemmas, index, k, seeds, skw,
-                                     cfg.eval.baseline_budget_s, cfg.eval.baseline_budget_goals, progress)}
+                                     cfg.eval.baseline_budget_s, cfg.eval.baseline_budget_goals,
+                                     dict(e=cfg.eval.search_e, expansions=cfg.eval.search_expansions,
+                                          budgets=cfg.eval.search_budgets), progress)}
         reference = reference or [texts[i] for i in draw(texts, n_unconditional, cfg.sample.seed + 1)]
     mem = (memorization(model, train, reference, n_samples=n_unconditional, sample_kwargs=skw, seed=seeds[0],
                         lemmas=lemmas) if n_unconditional else None)
@@ -559,6 +659,9 @@ def format_result(res: dict) -> str:
                          f"theorem); per seed {m['per_seed_verified_pct']} (spread {m['seed_spread_pct']:.1f}); "
                          f"verified proofs copied from train {m['verified_copied_from_train']}, "
                          f"not in train {m['verified_not_in_train']}")
+            curve = r["budget_curve"]
+            lines.append("  budget curve, verified % at " + ", ".join(f"{p['budget_tokens']} tokens" for p in curve["search"]) + ": "
+                         + "; ".join(f"{name} " + " ".join(f"{p['pct']:.1f}" for p in points) for name, points in curve.items()))
     lines.append(f"({STRUCTURAL_MEANS}; valid steps: steps that verify before the first error, mean per attempt)")
     mem = res["memorization"]
     if mem:

@@ -271,6 +271,34 @@ def verified_by_length(by_mode: dict, title: str = "verified % by proof length")
     return fig
 
 
+def budget_curve(by_mode: dict, title: str = "verified % against the token budget") -> Figure:
+    """One panel per prompt mode, one line per method: verified % with its 95 % interval against
+    the budget in generated tokens (blind search: at the search's wall time for that budget).
+
+    by_mode: {"premises": {"search": [{"budget_tokens": 256, "pct": 40.0, "ci95": [20.0, 60.0]}, ...], ...}, ...}
+    """
+    fig = Figure(figsize=(WIDTH, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(by_mode), squeeze=False)[0]
+    for ax, (mode, methods) in zip(axes, by_mode.items()):
+        budgets = sorted({p["budget_tokens"] for points in methods.values() for p in points})
+        for i, (method, points) in enumerate(methods.items()):
+            xs = [p["budget_tokens"] * (1 + 0.02 * (i - (len(methods) - 1) / 2)) for p in points]  # dodged
+            pct = np.array([p["pct"] for p in points])
+            lo, hi = (np.array([p["ci95"][j] for p in points]) for j in (0, 1))
+            ax.errorbar(xs, pct, yerr=[np.clip(pct - lo, 0, None), np.clip(hi - pct, 0, None)], fmt="o-", color=f"C{i}",
+                        capsize=2, ms=4, lw=2.5 if method == "search" else 1, label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
+        ax.set_xlabel("budget per theorem (generated tokens)")
+        ax.set_ylabel("verified %")
+        ax.set_ylim(-2, 102)
+        ax.set_title(f"{mode} mode", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
 def param_bars(table: list, total: int, plan=(10e6, 12e6)) -> Figure:
     """Parameters by module as horizontal bars, with the total against the plan's range.
 

@@ -23,19 +23,20 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from proofgpt import paths
-from proofgpt.certificate import class_key, lemma_table, read_meta, read_texts
+from proofgpt.certificate import class_key, lemma_table, name_of, read_meta, read_texts
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model, weights_sha256
 from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
 from proofgpt.data import TEST_SETS, checkpoint_data, corpus_entropy_bound, run_data
 from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
-from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run
+from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run, grade
 from proofgpt.io import atomic_write_json, claim_run_dir, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import batch, pack_proofs, unpack
 from proofgpt.plots import training_curves
 from proofgpt.sample import sampling_threads
+from proofgpt.search import prove
 from proofgpt.stats import corpus_stats, statement_class_key
 from proofgpt.train import train
 
@@ -503,6 +504,21 @@ def complete_examples(model, certs: list, n: int = 4, seed: int = 0, **sample_kw
         return complete_theorems(model, certs[:n], k=1, sample_kwargs=sample_kwargs, seed=seed)
 
 
+def search_examples(model, certs: list, n: int = 4, mode: str = "premises", **search_kwargs) -> dict:
+    """Prove the first n val theorems by model-guided search (search.prove) -> {"samples": records
+    for completions_html}: the searched certificate (not found: the deepest partial proof, closed
+    with rfl, qed) beside the ground truth, with the checker's verdict as `mode` grades it."""
+    records = []
+    with sampling_threads(1):
+        for cert in certs[:n]:
+            r = prove(model, cert, prompt_mode=mode, **search_kwargs)
+            text = r.certificate if r.found else r.best_partial + "rfl\nqed"
+            how = f"{r.expansions} expansions, {r.tokens} tokens" + ("" if r.found else f", {r.reason}")
+            records.append({"theorem": f"{name_of(cert)} ({how})", "prompt": "", "completion": text, "truth": cert,
+                            "exact": text.strip() == cert.strip(), **grade(text, mode)})
+    return {"samples": records}
+
+
 def completions_html(result: dict):
     """Each sample beside its ground truth, with the checker's verdict."""
     parts = []
@@ -572,6 +588,12 @@ def by_length(evaluation: dict, set_name: str | None = None) -> dict:
     st = evaluation["sets"][set_name or evaluation["heldout"]]
     return {mode: {m: dict(sorted(rows.items(), key=lambda kv: bucket_order(kv[0])))
                    for m, rows in _in_order(r["by_length"]).items()} for mode, r in st["modes"].items()}
+
+
+def budget_curves(evaluation: dict, set_name: str | None = None) -> dict:
+    """{mode: {method: [point per budget]}} of one set (default: the first), for plots.budget_curve."""
+    st = evaluation["sets"][set_name or evaluation["heldout"]]
+    return {mode: r["budget_curve"] for mode, r in st["modes"].items() if "budget_curve" in r}
 
 
 def _in_order(by_method: dict) -> dict:

@@ -199,7 +199,17 @@ def test_evaluate_run_on_val_says_so_and_writes_eval_json(tmp_path, monkeypatch,
     assert saved["heldout"] == "val" and list(saved["sets"]) == ["val"] and saved["seeds"] == [0, 1]
     for mode in ("premises", "theorem"):
         r = saved["sets"]["val"]["modes"][mode]
-        assert set(r["methods"]) == {"model", "blind", "blind_equal_time", "retrieval", "constant"}
+        assert set(r["methods"]) == {"model", "search", "blind", "blind_equal_time", "retrieval", "constant"}
+        se = r["methods"]["search"]  # one search per theorem at sampling's tokens: k x max_new_tokens
+        assert se["n"] == 2 and se["ci95"][0] <= se["pct"] <= se["ci95"][1] and se["budget_tokens"] == 2 * 16
+        assert sum(row["n"] for row in r["by_length"]["search"].values()) == 2
+        curve = r["budget_curve"]  # RunConfig's budgets 1/4, 1/2, 1, 2 x sampling's, k 2 -> k_B 1, 1, 2, 4
+        assert set(curve) == {"search", "sampling_pass_at_k", "blind_equal_time"}
+        for points in curve.values():
+            assert [p["budget_tokens"] for p in points] == [16, 16, 32, 64] and [p["k"] for p in points] == [1, 1, 2, 4]
+            assert all(p["ci95"][0] <= p["pct"] <= p["ci95"][1] for p in points)
+        for name in ("search", "blind_equal_time"):
+            assert [p["pct"] for p in curve[name]] == sorted(p["pct"] for p in curve[name])
         m = r["methods"]["model"]
         assert m["n"] == 2 * 2 * 2 and m["samples_per_theorem"] == 4  # theorems x k x seeds
         assert m["ci95"][0] <= m["pct"] <= m["ci95"][1] and set(m["per_seed_verified_pct"]) == {"0", "1"}
@@ -216,6 +226,28 @@ def test_evaluate_run_on_val_says_so_and_writes_eval_json(tmp_path, monkeypatch,
     assert saved["weights_sha256"] == weights_sha256(model) and saved["data_sha256"] == "d" * 64
     with pytest.raises(UserError, match="ctx 256"):
         ev.evaluate_run(run, sample_kwargs=dict(max_new_tokens=257), progress=False)
+
+
+@pytest.mark.parametrize("mode", ["premises", "theorem"])
+def test_search_graded_like_the_model_and_its_curve_reads_anytime(mode):
+    """A scripted model that knows a three-step proof (tests/test_search.py): the search's
+    certificate is graded as the mode grades, solved only from the budget that covers the tokens
+    it spent; sampling's pass@k_B and blind search give one point per budget."""
+    from tests.test_search import PROOF, THREE_STEPS, ScriptModel, script_of
+
+    model = ScriptModel(script_of(PROOF))
+    cert = THREE_STEPS + "\n" + "".join(f"{t}\n@G {g}\n" for t, g in PROOF) + "rfl\nqed"
+    budgets = [40, 100, 1000]
+    [s] = ev.search_theorems(model, [cert], mode, lemma_table([]), budgets, e=2, max_expansions=32,
+                             sample_kwargs=dict(temperature=1.0, top_k=None, top_p=1.0))
+    assert s["grade"]["verified"] and s["expansions"] == 3 and 40 < s["found_tokens"] <= 1000
+    assert s["seconds"] == sorted(s["seconds"])
+    curve = ev.budget_curve([cert], mode, [s], [0.5, 1, 2], [1, 2, 4], budgets, (4, [1]))
+    assert [p["pct"] for p in curve["search"]] == [0.0, 100.0 * (s["found_tokens"] <= 100), 100.0]
+    assert [p["pct"] for p in curve["sampling_pass_at_k"]] == [25.0, 50.0, 100.0]  # 1 of 4 samples verified
+    assert [len(points) for points in curve.values()] == [3, 3, 3]
+    blind = [p["pct"] for p in curve["blind_equal_time"]]
+    assert blind == sorted(blind)
 
 
 def _split_with_meta():

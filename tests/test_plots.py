@@ -141,3 +141,14 @@ def test_verified_by_length_one_panel_per_mode_one_line_per_method():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "constant"]
+
+
+def test_budget_curve_one_panel_per_mode_one_line_per_method():
+    points = [{"budget_tokens": b, "pct": p, "ci95": [max(0.0, p - 10), min(100.0, p + 10)]} for b, p in ((64, 10.0), (128, 30.0))]
+    curve = {"search": points, "sampling_pass_at_k": points, "blind_equal_time": points[:1]}
+    fig = plots.budget_curve({"premises": curve, "theorem": curve})
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["search", "sampling_pass_at_k", "blind_equal_time"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["64", "128"]
+    render(fig)

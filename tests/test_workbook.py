@@ -97,3 +97,25 @@ def test_live_curves_redraw_the_run_s_metrics_into_the_display_handle(tmp_path):
     redraw({"kind": "eval", "step": 1})
     assert len(shown) == 2 and all(isinstance(f, Figure) and len(f.axes) == 6 for f in shown)
     assert any("entropy bound 0.100" in t.get_text() for t in shown[0].axes[2].get_legend().get_texts())
+
+
+def test_search_examples_beside_the_ground_truth():
+    """A scripted model that knows the proof (tests/test_search.py): the searched certificate
+    verifies and shows beside the ground truth; an empty script leaves the bare prompt, rejected."""
+    from tests.test_search import PROOF, THREE_STEPS, ScriptModel, script_of
+
+    cert = THREE_STEPS + "\n" + "".join(f"{t}\n@G {g}\n" for t, g in PROOF) + "rfl\nqed"
+    found = workbook.search_examples(ScriptModel(script_of(PROOF)), [cert], n=4, e=2)["samples"]
+    assert len(found) == 1 and found[0]["verified"] and found[0]["completion"] == cert and found[0]["truth"] == cert
+    assert "3 expansions" in found[0]["theorem"]
+    missed = workbook.search_examples(ScriptModel({}), [cert], mode="theorem", e=2)["samples"]
+    assert not missed[0]["verified"] and "exhausted" in missed[0]["theorem"]
+    html = workbook.completions_html({"samples": found + missed}).data
+    assert "proofgpt-verdict-verified" in html and "ground truth" in html
+
+
+def test_budget_curves_per_mode():
+    point = {"budget_tokens": 8, "k": 1, "n": 2, "verified": 1, "pct": 50.0, "ci95": [9.5, 90.5]}
+    curve = {"search": [point], "sampling_pass_at_k": [point], "blind_equal_time": [point]}
+    ev = {"heldout": "test", "sets": {"test": {"modes": {"premises": {"budget_curve": curve}, "theorem": {"budget_curve": curve}}}}}
+    assert workbook.budget_curves(ev) == {"premises": curve, "theorem": curve}
