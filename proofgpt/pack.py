@@ -297,7 +297,8 @@ class TrainRows:
     repacked       a fresh packing each epoch: best-fit-decreasing with equal-length
                    certificates in an order drawn from (seed, epoch), so rows get new
                    neighbours, and each row laid out in a random certificate order, so a
-                   row no longer starts with its longest certificate .
+                   row no longer starts with its longest certificate (in `packed`, position 0
+                   only ever holds long ones; prompts are completed from position 0).
                    Rows start at a certificate; none is cut.
     windows        nanoGPT's get_batch: ctx+1 bytes starting anywhere in the train byte
                    stream (certificates + "\\n\\n" in file order); no padding, rows start and end

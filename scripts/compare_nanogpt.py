@@ -117,6 +117,8 @@ def measure(model, name: str, seeds=SEEDS, n_theorems: int = 100, k: int = 4, ex
         res = complete_theorems(model, val_texts[:n_theorems], k=k, sample_kwargs=SAMPLE, seed=seed)
         per_seed.append({"seed": seed, "verified_pct": res["verified_pct"], "pass_at_k": res["pass_at_k"],
                          "structural_pct": res["structural_pct"], "n_samples": res["n_samples"],
+                         "verified_per_theorem": [sum(x["verified"] for x in res["samples"][i * k:(i + 1) * k])
+                                                  for i in range(res["n_theorems"])],
                          "seconds": round(time.time() - t0, 1)})
         print(f"{name} seed {seed}: verified {res['verified_pct']:.2f}%, pass@{k} {res['pass_at_k']:.1f}%", flush=True)
     v = np.array([s["verified_pct"] for s in per_seed])
@@ -216,6 +218,20 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def paired(a: dict, b: dict) -> dict:
+    """Theorem by theorem, verified samples of a vs b summed over the seeds both have: wins,
+    ties, losses of a, and the two-sided sign test's p-value (ties dropped)."""
+    sa = {s["seed"]: s["verified_per_theorem"] for s in a["per_seed"]}
+    sb = {s["seed"]: s["verified_per_theorem"] for s in b["per_seed"]}
+    seeds = sorted(set(sa) & set(sb))
+    ta = np.sum([sa[s] for s in seeds], axis=0)
+    tb = np.sum([sb[s] for s in seeds], axis=0)
+    wins, losses = int((ta > tb).sum()), int((ta < tb).sum())
+    n = wins + losses
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2 ** n if n else 1.0
+    return {"wins": wins, "ties": len(ta) - n, "losses": losses, "sign_test_p": min(1.0, 2 * tail)}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -235,10 +251,20 @@ def main(argv=None) -> int:
         s.add_argument("--threads", type=int, default=1, help="torch threads for grading (1)")
     t = sub.add_parser("table", help="print the markdown table of a JSON file of rows")
     t.add_argument("json", type=Path)
+    t.add_argument("--against", help="also compare every row theorem by theorem with this row name")
     args = p.parse_args(argv)
 
     if args.cmd == "table":
-        print(table(json.loads(args.json.read_text())))
+        rows = json.loads(args.json.read_text())
+        print(table(rows))
+        if args.against:
+            base = next(r for r in rows if r["name"] == args.against)
+            print(f"\ntheorem by theorem against {args.against} (verified samples summed over the seeds):\n")
+            for r in rows:
+                if r is not base and all("verified_per_theorem" in s for s in r["per_seed"] + base["per_seed"]):
+                    d = paired(r, base)
+                    print(f"- {r['name']}: more on {d['wins']} theorems, fewer on {d['losses']}, equal on "
+                          f"{d['ties']}; sign test p = {d['sign_test_p']:.2g}")
         return 0
     torch.set_num_threads(args.threads)
     if args.cmd == "nanogpt":
