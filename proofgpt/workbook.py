@@ -635,8 +635,10 @@ def ensure_eval(wb: Workbook) -> dict:
     ev = current_eval(wb.run_dir)
     if ev is not None:
         return ev
+    s = wb.cfg.sample  # the notebook's profile sets how to sample (the run's own config set how to train)
     with sampling_threads(1):
-        return evaluate_run(wb.run_dir)
+        return evaluate_run(wb.run_dir, sample_kwargs=dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                                           max_new_tokens=s.max_new_tokens))
 
 
 def val_certificates(wb: Workbook) -> list:
