@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from proofgpt.algebra import CATALOG_FACTS, STRUCTURES, canonical_statement
 from proofgpt.check import check_certificate, check_corpus, main
 from proofgpt.generate import catalog_certificate
-from proofgpt.terms import (match, parse_args, parse_equation, positions, replace, subterm, to_pattern,
-                            tokenize)
+from proofgpt.terms import match, parse_args, parse_equation, positions, replace, subterm, to_pattern
 
 from _certs import LEFT_CANCEL as SPEC_EXAMPLE  # the format's own example
 
