@@ -45,6 +45,10 @@ class DataConfig:
     generate_seed: int = 0
     split_seed: int = 0
     val_frac: float = 0.1
+    # certificates | text. text: data.path is any file, read as raw bytes (no certificate
+    # parsing), split contiguously (the first 1 - val_frac train); rows are random windows
+    # (train.rows is ignored) and the losses are over non-overlapping windows (pack.windows).
+    format: str = "certificates"
 
 
 @dataclass
@@ -156,6 +160,7 @@ class RunConfig:
 
 SECTIONS = ("data", "model", "train", "sample", "eval", "report")
 CHOICES = {
+    "data.format": ("certificates", "text"),
     "model.norm": ("rmsnorm", "layernorm"),
     "model.act": ("gelu", "silu"),
     "model.pos": ("learned", "rope"),
@@ -447,6 +452,8 @@ def validate(cfg: RunConfig) -> None:
         ("train.train_eval_rows", t.train_eval_rows >= 0, "must be >= 0"),
         ("data.val_frac", 0 < cfg.data.val_frac < 1, "must be in (0, 1)"),
         ("data.generate_chars", 0 <= cfg.data.generate_chars <= MAX_CHARS, f"must be in [0, {MAX_CHARS:.0e}]"),
+        ("data.generate_chars", cfg.data.format == "certificates" or cfg.data.generate_chars == 0,
+         "must be 0 with data.format=text (a text run reads data.path)"),
         ("sample.top_p", 0 < s.top_p <= 1, "must be in (0, 1]"),
         ("sample.top_k", s.top_k is None or s.top_k >= 1, "must be >= 1 or none"),
         ("sample.max_new_tokens", 1 <= s.max_new_tokens <= m.ctx, f"must be in [1, model.ctx={m.ctx}]"),

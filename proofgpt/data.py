@@ -38,7 +38,7 @@ from proofgpt import baseline, check, generate, pack, paths, split
 from proofgpt.certificate import corpus_owner, read_corpus, read_manifest, read_meta, split_blocks, statement_class_of
 from proofgpt.config import MAX_CHARS, RunConfig, check_seed, from_dict
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from proofgpt.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 
 TEST_SETS = ("test", "test-long", "test-facts")
 TEST_CERTS = 1000  # certificates in test and test-facts; test-long has half as many (~4x longer, slower to make)
@@ -275,6 +275,31 @@ def _holds_split(out_dir: Path, train_sha256: str) -> bool:
         return False
 
 
+def _text_data(cfg: RunConfig, corpus: Path, run_files: Path, data_sha256: str | None, stale_ok: bool) -> dict:
+    """run_data for data.format=text: the file's bytes, the first 1 - val_frac of them train and
+    the rest val (a contiguous cut), written to <run>/data/; the file itself is only read."""
+    files = {"corpus": corpus, "train": run_files / "train.txt", "val": run_files / "val.txt"}
+    if corpus.resolve() in (files["train"].resolve(), files["val"].resolve()):
+        raise UserError(f"{corpus}: data.format=text writes the split over this file; put the file elsewhere")
+    if data_sha256 is not None and stale_ok and _holds_split(run_files, data_sha256):
+        return files
+    raw = corpus.read_bytes()
+    n_train = int(len(raw) * (1 - cfg.data.val_frac))
+    train, val = raw[:n_train], raw[n_train:]
+    if data_sha256 is not None and sha256_bytes(train) != data_sha256:
+        raise DataMismatch(f"{corpus}: its first {n_train:,} bytes have sha256 {sha256_bytes(train)[:12]}..., the "
+                           f"checkpoint was trained on {data_sha256[:12]}... (the file or data.val_frac changed since)")
+    if not _holds_split(run_files, sha256_bytes(train)) or sha256_file(files["val"]) != sha256_bytes(val):
+        run_files.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(files["train"], train)
+        atomic_write_bytes(files["val"], val)
+        atomic_write_json(run_files / "split.json", {
+            "written_by": "proofgpt", "format": "text", "input": str(corpus), "input_sha256": sha256_bytes(raw),
+            "val_frac": cfg.data.val_frac, "train_bytes": len(train), "val_bytes": len(val),
+            "train_sha256": sha256_bytes(train), "val_sha256": sha256_bytes(val)})
+    return files
+
+
 def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None, stale_ok: bool = True) -> dict:
     """Find (or make) the corpus and train/val files for cfg -> {"corpus", "train", "val"} paths.
 
@@ -282,6 +307,8 @@ def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None, stale_ok: 
     Otherwise data.path (relative to the repo root): use the split beside it if it was made
     from this very file with this seed and val_frac (what `make data` writes), else split
     into <run_dir>/data/ so data/ is never touched.
+
+    data.format=text: the file's raw bytes cut in two (_text_data), always into <run_dir>/data/.
 
     data_sha256 (a checkpoint's): the split must have that train file. One that does is used
     even if the corpus changed since (unless stale_ok=False: a resume continues only on the
@@ -292,6 +319,8 @@ def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None, stale_ok: 
     run_dir = Path(run_dir)
     run_files = run_dir / "data"
     corpus = _corpus(cfg, run_files)
+    if d.format == "text":
+        return _text_data(cfg, corpus, run_files, data_sha256, stale_ok)
     if data_sha256 is not None:
         corpus_sha = None if stale_ok or not corpus.is_file() else sha256_file(corpus)
         for out_dir in (corpus.parent, run_files):

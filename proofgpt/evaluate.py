@@ -50,6 +50,7 @@ certificate instead of MinHash or an index: exact and simple at tens of samples.
 """
 
 import argparse
+import json
 import math
 import random
 import time
@@ -716,6 +717,10 @@ def main(argv=None) -> int:
     skw = {key: v for key, v in [("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
                                  ("max_new_tokens", args.max_tokens)] if v is not None}
     run_dir = paths.resolve_run(args.run)
+    if (run_dir / "config.json").is_file() and \
+            json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["config"]["data"].get("format") == "text":
+        print(f"{run_dir}: skipped: a data.format=text run has no certificates to grade (its val loss is in metrics.jsonl)")
+        return 0
     res = evaluate_run(run_dir, n_theorems=args.n_theorems, k=args.k, n_unconditional=args.n_unconditional,
                        seeds=seeds, device=args.device, sample_kwargs=skw, theorems=args.theorems)
     print(format_result(res))

@@ -260,6 +260,19 @@ def unpack(packed: Packed) -> list[str]:
     return out
 
 
+def windows(data: bytes, ctx: int, name: str = "the data") -> Packed:
+    """The non-overlapping ctx-byte windows of a byte string as rows (row i = data[i*ctx : i*ctx+ctx+1],
+    so its targets are bytes i*ctx+1 .. i*ctx+ctx): every byte after the first is a target once,
+    except the < ctx at the end that do not fill a window. What the loss of a text run is over."""
+    n = (len(data) - 1) // ctx
+    if n < 1:
+        raise UserError(f"{name} has {len(data)} bytes, fewer than one window of {ctx + 1} (model.ctx + 1); use more data")
+    stream = np.frombuffer(data, dtype=np.uint8)
+    tokens = np.stack([stream[i * ctx: i * ctx + ctx + 1] for i in range(n)])  # (n, ctx+1)
+    return Packed(tokens, np.full(n, ctx + 1, dtype=np.int32), np.zeros((0, 4), dtype=np.int32),
+                  {"efficiency": 1.0, "n_rows": n, "n_real_tokens": n * ctx + 1})
+
+
 def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     """The row order for one epoch: a permutation fixed by (seed, epoch), different per epoch.
 
@@ -307,6 +320,9 @@ class TrainRows:
                    packed stream (real bytes of row r from offset o, then row r+1): every byte
                    about once per epoch, at a different position each time.
 
+    `texts` may instead be raw bytes (data.format=text): then the mode is always windows over
+    those bytes, and the fixed rows are their non-overlapping windows (`windows`).
+
     Every mode has len(self) = the fixed packing's row count rows per epoch, so the steps per
     epoch and the schedule do not depend on the mode (a repacked epoch with more rows drops the
     surplus, one with fewer wraps around). `batch(epoch, positions)` is a pure function of
@@ -316,9 +332,14 @@ class TrainRows:
     def __init__(self, texts, ctx: int, mode: str = "packed", seed: int = 0):
         if mode not in ROW_MODES:
             raise UserError(f"train.rows={mode!r}: must be one of {', '.join(ROW_MODES)}")
-        self.texts, self.ctx, self.mode, self.seed = texts, ctx, mode, seed
-        self.packed = pack_proofs(texts, ctx)  # the fixed packing: also the row count of an epoch
+        self.texts, self.ctx, self.seed = texts, ctx, seed
+        self.mode = "windows" if isinstance(texts, bytes) else mode
         self._epoch = self._order = self._rows = None
+        if isinstance(texts, bytes):
+            self.packed = windows(texts, ctx, "the train data")  # an epoch: as many rows as non-overlapping windows
+            self.stream = np.frombuffer(texts, dtype=np.uint8)
+            return
+        self.packed = pack_proofs(texts, ctx)  # the fixed packing: also the row count of an epoch
         if mode == "windows":
             self.stream = np.frombuffer(b"".join(t.encode("utf-8") + SEP for t in texts), dtype=np.uint8)
         elif mode == "packed_offset":

@@ -10,6 +10,8 @@ what a row is (`pack.TrainRows`: packed rows in an order fixed by (seed, epoch),
 each epoch, nanoGPT-style random windows of the byte stream, or packed rows read from random
 offsets), always a pure function of (seed, epoch, position). Each optimizer step takes the
 next batch_size x grad_accum x world_size rows (the last, incomplete step of an epoch is dropped).
+With data.format=text the rows are random windows of a file's raw bytes, an epoch is as many
+rows as the file has non-overlapping windows, and the losses are over those windows.
 
 Exact resume. A checkpoint holds everything the next step depends on: weights, AdamW moments,
 GradScaler, step, epoch and row position in the epoch, every RNG state (the sampler builds its
@@ -61,7 +63,7 @@ from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems
 from proofgpt.io import atomic_write_bytes, atomic_write_json, claim_run_dir, read_jsonl, run_locked, sha256_file
 from proofgpt.model import GPT
-from proofgpt.pack import Packed, TrainRows, batch, pack_proofs
+from proofgpt.pack import Packed, TrainRows, batch, pack_proofs, windows
 
 TIMING_FIELDS = ("tokens_per_s", "elapsed_s")  # the only metrics that differ between identical runs
 
@@ -123,6 +125,8 @@ def monitor_validity(model, certs, cfg) -> tuple[float | None, float | None, str
     """Complete the first eval.monitor_theorems val theorems -> (structural_pct, verified_pct, skip reason)."""
     if cfg.eval.monitor_theorems == 0:
         return None, None, "eval.monitor_theorems=0"
+    if cfg.data.format == "text":
+        return None, None, "data.format=text has no certificates to complete"
     s = cfg.sample
     was_training = model.training
     model.eval()
@@ -244,6 +248,10 @@ def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> T
     dev.barrier()
     if not dev.master:
         files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
+    if cfg.data.format == "text":  # raw bytes: random windows to train on, non-overlapping ones to measure
+        rows = TrainRows(files["train"].read_bytes(), cfg.model.ctx, seed=cfg.train.seed)
+        val = windows(files["val"].read_bytes(), cfg.model.ctx, str(files["val"]))
+        return TrainData(files, sha256_file(files["train"]), [], rows, val)
     val_texts = read_texts(files["val"])
     rows = TrainRows(read_texts(files["train"]), cfg.model.ctx, cfg.train.rows, cfg.train.seed)
     return TrainData(files, sha256_file(files["train"]), val_texts, rows, pack_proofs(val_texts, cfg.model.ctx))
