@@ -635,10 +635,12 @@ def ensure_eval(wb: Workbook) -> dict:
     ev = current_eval(wb.run_dir)
     if ev is not None:
         return ev
-    s = wb.cfg.sample  # the notebook's profile sets how to sample (the run's own config set how to train)
+    # the notebook's profile says how to sample and how much to evaluate (the run's own config said how to train)
+    s, e = wb.cfg.sample, wb.cfg.eval
     with sampling_threads(1):
-        return evaluate_run(wb.run_dir, sample_kwargs=dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                                                           max_new_tokens=s.max_new_tokens))
+        return evaluate_run(wb.run_dir, n_theorems=e.n_theorems, k=e.pass_k, n_unconditional=e.n_unconditional,
+                            seeds=e.seeds, sample_kwargs=dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                                              max_new_tokens=s.max_new_tokens))
 
 
 def val_certificates(wb: Workbook) -> list:
