@@ -367,6 +367,20 @@ def test_sample_analysis_sampler_in_jupyterlab(smoke_run, lab, page):
     sync_api.expect(probe_out).to_have_text(
         f"probe: temperature={t_after} theorem={i_theorem} verdict={shown}")
 
+    # Prove: a theorem typed in, in a structure picked, searched with a progress bar, and the
+    # result (a certificate, or the best partial proof) with the checker's verdict
+    page.locator(".proofgpt-theorem-text input").fill("a * 1 = a")
+    page.locator(".proofgpt-structure select").select_option("monoid")
+    prove = page.locator("button.proofgpt-prove")
+    prove.click()
+    search = output.locator(".proofgpt-search")
+    sync_api.expect(search).to_have_text(re.compile(r"^(proved in \d+ steps|no proof within budget) \(.*expansions"))
+    sync_api.expect(verdict).to_have_text(re.compile(VERDICT_RE))
+    sync_api.expect(output).to_contain_text("@T thm : a * 1 = a")  # the typed theorem, not the picked one
+    sync_api.expect(prove).to_be_enabled()
+    assert int(re.search(r"(\d+) expansions", search.inner_text()).group(1)) >= 1
+    sync_api.expect(page.locator(".proofgpt-progress")).to_be_visible()
+
     sampler.scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-05-sampler.png"))
