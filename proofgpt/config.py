@@ -125,6 +125,10 @@ class SampleConfig:
     seed: int = 0
     stop_at_qed: bool = True
 
+    def generate_kwargs(self) -> dict:
+        """How to sample, as generate()'s keyword arguments (the seed is passed on its own)."""
+        return dict(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+
 
 @dataclass
 class EvalConfig:

@@ -225,10 +225,7 @@ def complete_theorems(model, certs, k=1, sample_kwargs=None, seed=0, mode="premi
 
 def _sample_kwargs(given=None) -> dict:
     """generate()'s keyword arguments: SampleConfig's defaults, updated with what was given."""
-    s = SampleConfig()
-    kw = dict(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-    kw.update(given or {})
-    return kw
+    return SampleConfig().generate_kwargs() | (given or {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,9 +578,7 @@ def _evaluate_run(run_dir, n_theorems, k, n_unconditional, seeds, device, sample
     k = cfg.eval.pass_k if k is None else k
     n_unconditional = cfg.eval.n_unconditional if n_unconditional is None else n_unconditional
     seeds = list(cfg.eval.seeds if seeds is None else seeds)
-    skw = dict(temperature=cfg.sample.temperature, top_k=cfg.sample.top_k, top_p=cfg.sample.top_p,
-               max_new_tokens=cfg.sample.max_new_tokens)
-    skw.update(sample_kwargs or {})
+    skw = cfg.sample.generate_kwargs() | (sample_kwargs or {})
 
     files = checkpoint_data(meta, run_dir)
     set_files, note = heldout_sets(files, theorems)

@@ -127,14 +127,11 @@ def monitor_validity(model, certs, cfg) -> tuple[float | None, float | None, str
         return None, None, "eval.monitor_theorems=0"
     if cfg.data.format == "text":
         return None, None, "data.format=text has no certificates to complete"
-    s = cfg.sample
     was_training = model.training
     model.eval()
     try:
         res = complete_theorems(model, certs[: cfg.eval.monitor_theorems], k=1,
-                                sample_kwargs=dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                                                   max_new_tokens=s.max_new_tokens),
-                                seed=s.seed)
+                                sample_kwargs=cfg.sample.generate_kwargs(), seed=cfg.sample.seed)
     finally:
         model.train(was_training)
     return float(res["structural_pct"]), float(res["verified_pct"]), None

@@ -636,11 +636,10 @@ def ensure_eval(wb: Workbook) -> dict:
     if ev is not None:
         return ev
     # the notebook's profile says how to sample and how much to evaluate (the run's own config said how to train)
-    s, e = wb.cfg.sample, wb.cfg.eval
+    e = wb.cfg.eval
     with sampling_threads(1):
         return evaluate_run(wb.run_dir, n_theorems=e.n_theorems, k=e.pass_k, n_unconditional=e.n_unconditional,
-                            seeds=e.seeds, sample_kwargs=dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                                                              max_new_tokens=s.max_new_tokens))
+                            seeds=e.seeds, sample_kwargs=wb.cfg.sample.generate_kwargs())
 
 
 def val_certificates(wb: Workbook) -> list:
