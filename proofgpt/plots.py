@@ -244,31 +244,41 @@ def pass_at_k(values: dict, title: str = "pass@k (verified)") -> Figure:
     return fig
 
 
-def verified_by_length(by_mode: dict, title: str = "verified % by proof length") -> Figure:
-    """One panel per prompt mode, one line per method: verified % with its 95 % interval against
-    the proof-length bucket (points dodged sideways so the bars do not overlap).
-
-    by_mode: {"premises": {"model": {"1": {"pct": 40.0, "ci95": [20.0, 60.0], ...}, ...}, ...}, ...}
-    """
+def _verified_panels(by_mode: dict, title: str, highlight: str, draw) -> Figure:
+    """One panel per prompt mode, one line per method of verified % with its 95 % interval.
+    draw(ax, methods) -> [(method, xs, points)] places each method's points and sets the x axis;
+    points are dicts with "pct" and "ci95". The `highlight` method's line is drawn bold."""
     fig = Figure(figsize=(WIDTH, 3.4), layout="constrained")
     axes = fig.subplots(1, len(by_mode), squeeze=False)[0]
     for ax, (mode, methods) in zip(axes, by_mode.items()):
-        buckets = list(dict.fromkeys(b for rows in methods.values() for b in rows))
-        for i, (method, rows) in enumerate(methods.items()):
-            xs = [buckets.index(b) + 0.08 * (i - (len(methods) - 1) / 2) for b in rows]
-            pct = np.array([r["pct"] for r in rows.values()])
-            lo, hi = (np.array([r["ci95"][j] for r in rows.values()]) for j in (0, 1))
+        for i, (method, xs, points) in enumerate(draw(ax, methods)):
+            pct = np.array([p["pct"] for p in points])
+            lo, hi = (np.array([p["ci95"][j] for p in points]) for j in (0, 1))
             # intervals are stored rounded: clip so a bar never points the wrong way
-            ax.errorbar(xs, pct, yerr=[np.clip(pct - lo, 0, None), np.clip(hi - pct, 0, None)], fmt="o-", color=f"C{i}", capsize=2, ms=4,
-                        lw=2.5 if method == "model" else 1, label=method)
-        ax.set_xticks(range(len(buckets)), buckets)
-        ax.set_xlabel("proof length (tactic lines of the ground truth)")
+            ax.errorbar(xs, pct, yerr=[np.clip(pct - lo, 0, None), np.clip(hi - pct, 0, None)], fmt="o-", color=f"C{i}",
+                        capsize=2, ms=4, lw=2.5 if method == highlight else 1, label=method)
         ax.set_ylabel("verified %")
         ax.set_ylim(-2, 102)
         ax.set_title(f"{mode} mode", fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle(title)
     return fig
+
+
+def verified_by_length(by_mode: dict, title: str = "verified % by proof length") -> Figure:
+    """One panel per prompt mode, one line per method: verified % with its 95 % interval against
+    the proof-length bucket (points dodged sideways so the bars do not overlap).
+
+    by_mode: {"premises": {"model": {"1": {"pct": 40.0, "ci95": [20.0, 60.0], ...}, ...}, ...}, ...}
+    """
+    def draw(ax, methods):
+        buckets = list(dict.fromkeys(b for rows in methods.values() for b in rows))
+        ax.set_xticks(range(len(buckets)), buckets)
+        ax.set_xlabel("proof length (tactic lines of the ground truth)")
+        return [(method, [buckets.index(b) + 0.08 * (i - (len(methods) - 1) / 2) for b in rows], list(rows.values()))
+                for i, (method, rows) in enumerate(methods.items())]
+
+    return _verified_panels(by_mode, title, "model", draw)
 
 
 def budget_curve(by_mode: dict, title: str = "verified % against the token budget") -> Figure:
@@ -277,26 +287,16 @@ def budget_curve(by_mode: dict, title: str = "verified % against the token budge
 
     by_mode: {"premises": {"search": [{"budget_tokens": 256, "pct": 40.0, "ci95": [20.0, 60.0]}, ...], ...}, ...}
     """
-    fig = Figure(figsize=(WIDTH, 3.4), layout="constrained")
-    axes = fig.subplots(1, len(by_mode), squeeze=False)[0]
-    for ax, (mode, methods) in zip(axes, by_mode.items()):
+    def draw(ax, methods):
         budgets = sorted({p["budget_tokens"] for points in methods.values() for p in points})
-        for i, (method, points) in enumerate(methods.items()):
-            xs = [p["budget_tokens"] * (1 + 0.02 * (i - (len(methods) - 1) / 2)) for p in points]  # dodged
-            pct = np.array([p["pct"] for p in points])
-            lo, hi = (np.array([p["ci95"][j] for p in points]) for j in (0, 1))
-            ax.errorbar(xs, pct, yerr=[np.clip(pct - lo, 0, None), np.clip(hi - pct, 0, None)], fmt="o-", color=f"C{i}",
-                        capsize=2, ms=4, lw=2.5 if method == "search" else 1, label=method)
         ax.set_xscale("log", base=2)
         ax.set_xticks(budgets, [str(b) for b in budgets])
         ax.minorticks_off()
         ax.set_xlabel("budget per theorem (generated tokens)")
-        ax.set_ylabel("verified %")
-        ax.set_ylim(-2, 102)
-        ax.set_title(f"{mode} mode", fontsize=10)
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
-    return fig
+        return [(method, [p["budget_tokens"] * (1 + 0.02 * (i - (len(methods) - 1) / 2)) for p in points], points)  # dodged
+                for i, (method, points) in enumerate(methods.items())]
+
+    return _verified_panels(by_mode, title, "search", draw)
 
 
 def param_bars(table: list, total: int, plan=(10e6, 12e6)) -> Figure:
