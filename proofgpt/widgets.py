@@ -143,9 +143,8 @@ class Sampler(W.VBox):
             self.completion, self.verdict = self.generate()
             self.error = None
         except Exception as e:  # a bad setting (top-p, max tokens > ctx, ...) is shown, not raised
-            self.completion, self.verdict, self.error = None, None, f"{type(e).__name__}: {e}"
-            self.output.value = f'<span class="proofgpt-error" style="color:#cf222e">error: {html.escape(self.error)}</span>'
-            return
+            self.completion = None
+            return self._show_error(e)
         finally:
             self.button.disabled = False
         i = self.theorem.value
@@ -187,9 +186,8 @@ class Sampler(W.VBox):
             self.search_result, self.verdict = self.prove()
             self.error = None
         except Exception as e:  # a statement that does not parse, a bad budget, ... is shown, not raised
-            self.search_result, self.verdict, self.error = None, None, f"{type(e).__name__}: {e}"
-            self.output.value = f'<span class="proofgpt-error" style="color:#cf222e">error: {html.escape(self.error)}</span>'
-            return
+            self.search_result = None
+            return self._show_error(e)
         finally:
             self.prove_button.disabled = False
         r = self.search_result
@@ -203,6 +201,11 @@ class Sampler(W.VBox):
         self.output.value = (f'<div class="proofgpt-search">{html.escape(head)}</div>'
                              f"<div>verdict: {verdict_html(self.verdict)}</div>"
                              f'<div style="display:flex;gap:16px">{body}</div>')
+
+    def _show_error(self, e: Exception) -> None:
+        """A failed Generate or Prove: no verdict, the error in one line in the output area."""
+        self.verdict, self.error = None, f"{type(e).__name__}: {e}"
+        self.output.value = f'<span class="proofgpt-error" style="color:#cf222e">error: {html.escape(self.error)}</span>'
 
     def result(self):
         """The output area as a static IPython HTML object (what an executed report keeps)."""
