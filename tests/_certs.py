@@ -63,3 +63,14 @@ rw [compl_involutive]
 @G a = a
 rfl
 qed"""
+
+
+# a * (a⁻¹ * b) = b needs exactly three rewrites: ← mul_assoc, then mul_inv, then one_mul (or,
+# meeting in the middle, ← one_mul and ← mul_inv a on the right side).
+THREE_STEPS = """@T t : a * (a⁻¹ * b) = b
+@C G : group
+@C a b : G
+@P mul_assoc : x * y * z = x * (y * z)
+@P mul_inv : x * x⁻¹ = 1
+@P one_mul : 1 * x = x
+@G a * (a⁻¹ * b) = b"""

@@ -14,19 +14,9 @@ import pytest
 
 from proofgpt.baseline import prove, proof_lines, shortest_proof_len
 from proofgpt.check import check_certificate
-from tests._certs import COMPL, LEFT_CANCEL, standalone_texts
+from tests._certs import COMPL, LEFT_CANCEL, THREE_STEPS, standalone_texts
 
 REPO = Path(__file__).resolve().parents[1]
-
-# a * (a⁻¹ * b) = b needs exactly three rewrites: ← mul_assoc, then mul_inv, then one_mul (or,
-# meeting in the middle, ← one_mul and ← mul_inv a on the right side).
-THREE_STEPS = """@T t : a * (a⁻¹ * b) = b
-@C G : group
-@C a b : G
-@P mul_assoc : x * y * z = x * (y * z)
-@P mul_inv : x * x⁻¹ = 1
-@P one_mul : 1 * x = x
-@G a * (a⁻¹ * b) = b"""
 
 # h1 rewrites either occurrence of a * b; only the first gives the right side.
 OCCURRENCE = """@T t : a * b = c → a * b * (a * b) = c * (a * b)

@@ -233,7 +233,8 @@ def test_search_graded_like_the_model_and_its_curve_reads_anytime(mode):
     """A scripted model that knows a three-step proof (tests/test_search.py): the search's
     certificate is graded as the mode grades, solved only from the budget that covers the tokens
     it spent; sampling's pass@k_B and blind search give one point per budget."""
-    from tests.test_search import PROOF, THREE_STEPS, ScriptModel, script_of
+    from tests._certs import THREE_STEPS
+    from tests.test_search import PROOF, ScriptModel, script_of
 
     model = ScriptModel(script_of(PROOF))
     cert = THREE_STEPS + "\n" + "".join(f"{t}\n@G {g}\n" for t, g in PROOF) + "rfl\nqed"

@@ -21,18 +21,10 @@ from proofgpt.model import GPT, GPTConfig
 from proofgpt.pack import encode
 from proofgpt.sample import sample_batch, score_batch
 from proofgpt.search import prove, theorem_text
-from tests._certs import LEFT_CANCEL
+from tests._certs import LEFT_CANCEL, THREE_STEPS  # a * (a⁻¹ * b) = b: three rewrites at least
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
-# a * (a⁻¹ * b) = b: three rewrites at least (tests/test_baseline.py works it out)
-THREE_STEPS = """@T t : a * (a⁻¹ * b) = b
-@C G : group
-@C a b : G
-@P mul_assoc : x * y * z = x * (y * z)
-@P mul_inv : x * x⁻¹ = 1
-@P one_mul : 1 * x = x
-@G a * (a⁻¹ * b) = b"""
 PROOF = [("rw [← mul_assoc]", "a * a⁻¹ * b = b"), ("rw [mul_inv]", "1 * b = b"), ("rw [one_mul]", "b = b")]
 
 UNBOUNDED = """@T t : a = b
