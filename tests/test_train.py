@@ -125,20 +125,25 @@ def test_smoke_run_learns_and_lays_out_the_run_dir(corpus, tmp_path):
     assert weights_sha256(model) == weights_sha256(load_model(best[0][2])[0])
 
 
+def crash_at_step(cfg, run_dir, monkeypatch, at_step):
+    """Train cfg into run_dir and crash it inside optimizer step at_step + 1 (its "step" hook)."""
+    def crash(name, step):
+        if name == "step" and step == at_step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "hook", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir, progress=False)
+    monkeypatch.undo()
+
+
 @pytest.mark.slow
 def test_interrupted_and_resumed_run_is_identical(corpus, tmp_path, monkeypatch):
     cfg = smoke(corpus, "train.epochs=1")
     ref = train(cfg, tmp_path / "ref", progress=False)
 
     # crash mid-step 23 (after checkpoints at 20 and an eval at 20), then resume from ckpt/last.pt
-    def crash(name, step):
-        if name == "step" and step == 22:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_mod, "hook", crash)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.undo()
+    crash_at_step(cfg, tmp_path / "cut", monkeypatch, 22)
     assert rows(tmp_path / "cut", "train")[-1]["step"] == 22  # the rows after the checkpoint exist ...
     resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
     assert resumed["weights_sha256"] == ref["weights_sha256"]
@@ -157,14 +162,7 @@ def test_resume_is_exact_for_every_row_mode(corpus, tmp_path, monkeypatch, rows_
     cfg = smoke(corpus, f"train.rows={rows_mode}", "train.decay_embeddings=true", "eval.monitor_theorems=0")
     ref = train(cfg, tmp_path / "ref", progress=False)
 
-    def crash(name, step):
-        if name == "step" and step == 37:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_mod, "hook", crash)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.undo()
+    crash_at_step(cfg, tmp_path / "cut", monkeypatch, 37)
     assert rows(tmp_path / "cut", "train")[-1]["epoch"] == 1
     resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
     assert resumed["weights_sha256"] == ref["weights_sha256"]
