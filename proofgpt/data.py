@@ -35,7 +35,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from proofgpt import baseline, check, generate, pack, paths, split
-from proofgpt.certificate import corpus_owner, read_corpus, read_manifest, read_meta, split_blocks, statement_class_of
+from proofgpt.certificate import (corpus_owner, read_corpus, read_manifest, read_meta, read_texts, split_blocks,
+                                  statement_class_of)
 from proofgpt.config import MAX_CHARS, RunConfig, check_seed, from_dict
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
@@ -123,7 +124,7 @@ def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, c
                 stale.unlink(missing_ok=True)
         (out_dir / "test.json").unlink(missing_ok=True)
 
-    train_texts = [b.text for b in read_corpus(out_dir / "train.txt")]
+    train_texts = read_texts(out_dir / "train.txt")
     result["packing"] = {}
     for c in sorted({512, 1024, ctx}):
         t0 = time.perf_counter()
@@ -173,7 +174,7 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
         atomic_write_text(path, text)
         sets[name] = {"file": path.name, "sha256": sha256_bytes(text.encode("utf-8")), "seed": seed + i,
                       "n_certificates": len(meta), "facts": facts, "knobs": asdict(knobs)}
-    val = [b.text for b in read_corpus(out_dir / "val.txt")]
+    val = read_texts(out_dir / "val.txt")
     _add_shortest(paths.meta_path(out_dir / "val.txt"), val)
     manifest = {"generator_version": generate.GENERATOR_VERSION, "sets": sets,
                 "withheld_facts": list(generate.WITHHELD_FACTS), "long_min_rewrites": long_min,

@@ -45,7 +45,7 @@ import torch
 from proofgpt import paths
 from proofgpt.algebra import STRUCTURES
 from proofgpt.baseline import rewrites_of
-from proofgpt.certificate import name_of, prompt_of, read_corpus
+from proofgpt.certificate import name_of, prompt_of, read_texts
 from proofgpt.check import Verdict, check_certificate, check_step, parse_tactic, read_prompt
 from proofgpt.checkpoint import load_model
 from proofgpt.errors import UserError
@@ -375,7 +375,7 @@ def main(argv=None) -> int:
             raise UserError(str(e)) from None
         prompt_mode = args.prompt_mode or "theorem"
     else:
-        texts = [b.text for b in read_corpus(args.theorems)][:args.limit]
+        texts = read_texts(args.theorems)[:args.limit]
         prompt_mode = args.prompt_mode or "premises"
     source = paths.resolve_run(args.run)
     if not source.exists():

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from proofgpt import paths
-from proofgpt.certificate import prompt_of, read_corpus
+from proofgpt.certificate import prompt_of, read_texts
 from proofgpt.checkpoint import load_model
 from proofgpt.evaluate import complete_theorems
 from proofgpt.model import GPT, GPTConfig
@@ -110,7 +110,7 @@ def window_loss(model, val_bytes: bytes) -> float:
 def measure(model, name: str, seeds=SEEDS, n_theorems: int = 100, k: int = 4, extra=None) -> dict:
     """The table's columns for one model, on data/val.txt. The same function for both kinds."""
     model.eval()
-    val_texts = [b.text for b in read_corpus(paths.VAL)]
+    val_texts = read_texts(paths.VAL)
     per_seed = []
     for seed in seeds:
         t0 = time.time()
