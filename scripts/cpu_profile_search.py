@@ -1,6 +1,6 @@
 """Choose the `cpu` profile: rank candidate configs by short proxy runs at equal estimated time.
 
-    .venv/bin/python scripts/cpu_profile_search.py PROXY_S [--round 2] [--jobs 3] [--out reports/bench]
+    .venv/bin/python scripts/cpu_profile_search.py PROXY_S [--round 2|3] [--jobs 3] [--out reports/bench]
 
 Each candidate (overrides of configs/cpu.yaml) trains for the optimizer steps that fit in
 PROXY_S seconds at its estimated idle-machine speed, `--jobs` runs at a time on one thread
@@ -44,6 +44,17 @@ CPU_PROFILE_CANDIDATES_2 = [
                                  "train.tokens_per_step": 4096}),
 ]
 
+# round 3: the corpus-v2 benchmark (generator v4, longer proofs), around the profile rounds 1-2 chose
+# plus the engine ablation's row modes (configs/cpu.yaml trains on random windows)
+CPU_PROFILE_CANDIDATES_3 = [
+    ("cpu as is (d128 L4, windows)", {}),
+    ("lr 3e-3", {"train.lr": 3e-3, "train.min_lr": 3e-4}),
+    ("batch 4 (2k tokens/step)", {"train.batch_size": 4, "train.tokens_per_step": 2048}),
+    ("d160 L4", {"model.d_model": 160, "model.n_heads": 5, "model.d_mlp": 640}),
+    ("d128 L6", {"model.n_layers": 6}),
+    ("repacked rows", {"train.rows": "repacked"}),
+]
+ROUNDS = {1: CPU_PROFILE_CANDIDATES, 2: CPU_PROFILE_CANDIDATES_2, 3: CPU_PROFILE_CANDIDATES_3}
 
 # how much faster a 2-thread step of these small models runs than a 1-thread one on an idle
 # 2-core machine (see reports/bench/cpu_profile.md); turns CPU time into wall time (--two-core-speedup)
@@ -145,8 +156,8 @@ def main(argv=None) -> int:
     global TWO_CORE_SPEEDUP
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("proxy_s", type=float, help="seconds of (estimated idle-machine) training per candidate")
-    parser.add_argument("--round", type=int, default=1, choices=(1, 2),
-                        help="candidate list (1: shapes and batch; 2: around round 1's winner)")
+    parser.add_argument("--round", type=int, default=1, choices=sorted(ROUNDS),
+                        help="candidate list (1: shapes and batch; 2: around round 1's winner; 3: corpus v2)")
     parser.add_argument("--jobs", type=int, default=3, help="proxy runs at a time (one thread each)")
     parser.add_argument("--two-core-speedup", type=float, default=TWO_CORE_SPEEDUP,
                         help="2-thread over 1-thread step speed on the target machine (default: %(default)s)")
@@ -154,9 +165,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     TWO_CORE_SPEEDUP = args.two_core_speedup
     info = machine_info()
-    cands = CPU_PROFILE_CANDIDATES_2 if args.round == 2 else CPU_PROFILE_CANDIDATES
-    result = cpu_profile_search(args.proxy_s, out_root=paths.RUNS_DIR / "cpu-profile-search", jobs=args.jobs,
-                                candidates=cands)
+    result = cpu_profile_search(args.proxy_s, out_root=paths.RUNS_DIR / f"cpu-profile-search-{args.round}",
+                                jobs=args.jobs, candidates=ROUNDS[args.round])
     info["loadavg_1m_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     out = Path(args.out) / ("cpu_profile.json" if args.round == 1 else f"cpu_profile_round{args.round}.json")
     atomic_write_json(out, dict(machine=info, **result))
