@@ -10,7 +10,8 @@ no statement class with train, val or each other: `test` (in distribution, TEST_
 certificates), `test-long` (every proof has more rewrites than any train proof has tactic lines;
 half as many, ~1.7 kB each) and `test-facts` (only the catalog facts generate.WITHHELD_FACTS,
 which train and val never hold in any instantiation). data/test.json records their sha256, seeds,
-knobs and what was withheld. The meta sidecars of val, test and test-facts carry `shortest`: the
+knobs, what was withheld and what they were made from (a later `make data` with the same split,
+seed and generator keeps them instead of making them again). The meta sidecars of val, test and test-facts carry `shortest`: the
 fewest rewrites the blind search baseline finds (bidirectional BFS, baseline.SHORTEST_BUDGET_GOALS
 expansions, no time limit, so the same on any machine) or null when it finds none; train's and
 test-long's do not (too slow for `make data`; test-long's proofs are beyond that budget anyway).
@@ -116,7 +117,7 @@ def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, c
     result["split"] = {k: split_manifest[k] for k in ("n_certificates", "n_bytes", "val_frac_actual", "stratified_by")}
     if result["owner"] == "ours" and meta is not None:
         t0 = time.perf_counter()
-        result["test_sets"] = write_test_sets(blocks, out_dir, seed, progress, test_certs)
+        result["test_sets"], result["test_sets_reused"] = write_test_sets(blocks, out_dir, seed, progress, test_certs)
         result["test_sets_s"] = time.perf_counter() - t0
     else:
         for name in TEST_SETS:  # stale sets from an earlier generated corpus would not match this one
@@ -138,19 +139,45 @@ def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, c
     return result
 
 
-def _add_shortest(meta_path, texts) -> list:
-    """Add `shortest` (baseline.shortest_proof_lens) to every row of a meta sidecar, rewritten in place."""
+def _add_shortest(meta_path, shortest: list) -> list:
+    """Set `shortest` (one entry per certificate, baseline.shortest_proof_lens) in every row of a meta sidecar, rewritten in place."""
     rows = [json.loads(line) for line in meta_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for row, n in zip(rows, baseline.shortest_proof_lens(texts), strict=True):
+    for row, n in zip(rows, shortest, strict=True):
         row["shortest"] = n
     atomic_write_text(meta_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return rows
 
 
-def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_certs: int = TEST_CERTS) -> dict:
+def _current_test_sets(out_dir: Path, made_from: dict) -> dict | None:
+    """data/test.json's contents if it was written `made_from` the same inputs and every set it
+    names is on disk with its recorded sha256 (and a meta sidecar), else None."""
+    try:
+        m = json.loads((out_dir / "test.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("made_from") != made_from or not isinstance(m.get("sets"), dict):
+        return None
+    for s in m["sets"].values():
+        path = out_dir / s.get("file", "")
+        if not (path.is_file() and paths.meta_path(path).is_file() and sha256_file(path) == s.get("sha256")):
+            return None
+    return m
+
+
+def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_certs: int = TEST_CERTS) -> tuple[dict, bool]:
     """Generate test, test-long and test-facts (n_certs certificates each, test-long half as many;
     module docstring) into out_dir, add `shortest` to them and to val.meta.jsonl, write
-    data/test.json -> its contents."""
+    data/test.json -> (its contents, whether the sets were reused). When test.json says the sets on disk were made from the same
+    train and val files, seed, size and generator, they are kept (byte-identical to a fresh
+    write, since generation is deterministic) and val's `shortest` is restored from it."""
+    made_from = {"generator_version": generate.GENERATOR_VERSION, "knobs": asdict(generate.Knobs()), "seed": seed,
+                 "n_certs": n_certs, "train_sha256": sha256_file(out_dir / "train.txt"),
+                 "val_sha256": sha256_file(out_dir / "val.txt")}
+    made_from = json.loads(json.dumps(made_from))  # as test.json holds it (tuples become lists)
+    current = _current_test_sets(out_dir, made_from)
+    if current is not None:
+        _add_shortest(paths.meta_path(out_dir / "val.txt"), current["val_shortest"])
+        return current, True
     seen = {statement_class_of(b.text) for b in blocks}  # train and val
     train_meta = read_meta(out_dir / "train.txt")
     long_min = max(m["steps"] for m in train_meta) + 1  # more rewrites than any train proof has tactic lines
@@ -174,15 +201,16 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
         atomic_write_text(path, text)
         sets[name] = {"file": path.name, "sha256": sha256_bytes(text.encode("utf-8")), "seed": seed + i,
                       "n_certificates": len(meta), "facts": facts, "knobs": asdict(knobs)}
-    val = read_texts(out_dir / "val.txt")
-    _add_shortest(paths.meta_path(out_dir / "val.txt"), val)
+    val_shortest = baseline.shortest_proof_lens(read_texts(out_dir / "val.txt"))
+    _add_shortest(paths.meta_path(out_dir / "val.txt"), val_shortest)
     manifest = {"generator_version": generate.GENERATOR_VERSION, "sets": sets,
                 "withheld_facts": list(generate.WITHHELD_FACTS), "long_min_rewrites": long_min,
                 "shortest": {"mode": "bfs", "budget_goals": baseline.SHORTEST_BUDGET_GOALS, "budget_s": None,
                              "in": ["val", "test", "test-facts"]},
-                "disjoint": "no statement class is shared by train, val, test, test-long and test-facts"}
+                "disjoint": "no statement class is shared by train, val, test, test-long and test-facts",
+                "made_from": made_from, "val_shortest": val_shortest}
     atomic_write_json(out_dir / "test.json", manifest)
-    return manifest
+    return manifest, False
 
 
 def corpus_entropy_bound(corpus) -> float | None:
@@ -213,7 +241,8 @@ def _print_prepare(r: dict, report) -> None:
     if "test_sets" in r:
         sets = r["test_sets"]["sets"]
         print("  held-out sets      " + ", ".join(f"{k} {v['n_certificates']:,}" for k, v in sets.items())
-              + f" certificates (data/test.json; {r['test_sets_s']:.0f} s with the baseline's shortest proofs)")
+              + (" certificates (data/test.json; reused: made from this split, seed and generator)" if r["test_sets_reused"]
+                 else f" certificates (data/test.json; {r['test_sets_s']:.0f} s with the baseline's shortest proofs)"))
     else:
         print("  held-out sets      none: test, test-long and test-facts are drawn from the generator, not from your file")
     for c, p in r["packing"].items():

@@ -5,6 +5,8 @@ Run: PYTHONPATH=$PWD .venv/bin/python -m pytest -q tests/test_benchmark.py
 """
 
 import functools
+import json
+import shutil
 
 import pytest
 
@@ -13,7 +15,7 @@ from proofgpt.baseline import prove
 from proofgpt.certificate import read_meta, read_texts, statement_class_of, statement_of, structure_of
 from proofgpt.check import check_corpus
 from proofgpt.certificate import read_corpus
-from proofgpt.data import TEST_SETS, prepare
+from proofgpt.data import TEST_SETS, _current_test_sets, prepare
 from proofgpt.generate import WITHHELD_FACTS, Knobs, generate_corpus, is_instance
 from proofgpt.terms import parse_equation
 
@@ -105,6 +107,24 @@ def test_prepare_is_deterministic(data, tmp_path):
         if name == "split.json":  # names its input path
             continue
         assert (data / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_prepare_reuses_current_test_sets_and_remakes_stale_ones(data, tmp_path, capsys):
+    """A second `make data` keeps the held-out sets it would write again (same bytes, val's
+    `shortest` restored after the split rewrote val's sidecar); an edited set is made afresh."""
+    shutil.copytree(data, tmp_path, dirs_exist_ok=True)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir() if p.name.startswith("test")}
+    r = prepare(seed=0, n_chars=N_CHARS, corpus=tmp_path / "training.txt", progress=False, test_certs=N_TEST)
+    assert r["test_sets_reused"] and "reused" in capsys.readouterr().out
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir() if p.name.startswith("test")} == before
+    assert (tmp_path / "val.meta.jsonl").read_bytes() == (data / "val.meta.jsonl").read_bytes()  # shortest restored
+    assert all("shortest" in m for m in read_meta(tmp_path / "val.txt"))
+
+    made_from = json.loads((tmp_path / "test.json").read_text())["made_from"]
+    assert _current_test_sets(tmp_path, made_from) is not None
+    assert _current_test_sets(tmp_path, {**made_from, "n_certs": N_TEST + 1}) is None  # another size
+    (tmp_path / "test-facts.txt").write_text((tmp_path / "test-facts.txt").read_text()[:-200])  # a set edited on disk
+    assert _current_test_sets(tmp_path, made_from) is None
 
 
 def test_users_corpus_has_no_test_sets(tmp_path, capsys):
