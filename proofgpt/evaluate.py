@@ -65,7 +65,7 @@ from proofgpt.certificate import (lemma_table, name_of, proof_of, prompt_of, rea
                                   text_of, theorem_prompt_of)
 from proofgpt.check import check_certificate
 from proofgpt.checkpoint import load_model, weights_sha256
-from proofgpt.config import EvalConfig, SampleConfig, check_seed, check_temperature
+from proofgpt.config import NO_CERTIFICATES, EvalConfig, SampleConfig, check_seed, check_temperature
 from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, read_jsonl, run_locked
@@ -714,7 +714,7 @@ def main(argv=None) -> int:
     run_dir = paths.resolve_run(args.run)
     if (run_dir / "config.json").is_file() and \
             json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["config"]["data"].get("format") == "text":
-        print(f"{run_dir}: skipped: a data.format=text run has no certificates to grade (its val loss is in metrics.jsonl)")
+        print(f"{run_dir}: skipped: {NO_CERTIFICATES} to grade (its val loss is in metrics.jsonl)")
         return 0
     res = evaluate_run(run_dir, n_theorems=args.n_theorems, k=args.k, n_unconditional=args.n_unconditional,
                        seeds=seeds, device=args.device, sample_kwargs=skw, theorems=args.theorems)

@@ -51,19 +51,18 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from proofgpt import paths
-from proofgpt.certificate import read_texts
 from proofgpt.checkpoint import (CKPT_FORMAT, best_checkpoints, hook, load_checkpoint, remove_checkpoint,
                                  save_checkpoint, set_rng_state, weights_sha256)
 from proofgpt.config import (MODEL_SHAPE_KEYS, RunConfig, apply_overrides, derive, describe, from_dict, load_profile,
                              to_dict)
-from proofgpt.data import DataMismatch, corpus_entropy_bound, run_data
+from proofgpt.data import DataMismatch, corpus_entropy_bound, read_split_file, run_data
 from proofgpt.diagnose import diagnose
 from proofgpt.env import environment
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems
 from proofgpt.io import atomic_write_bytes, atomic_write_json, claim_run_dir, read_jsonl, run_locked, sha256_file
 from proofgpt.model import GPT
-from proofgpt.pack import Packed, TrainRows, batch, pack_proofs, windows
+from proofgpt.pack import Packed, TrainRows, batch, eval_rows
 
 TIMING_FIELDS = ("tokens_per_s", "elapsed_s")  # the only metrics that differ between identical runs
 
@@ -245,13 +244,11 @@ def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> T
     dev.barrier()
     if not dev.master:
         files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
-    if cfg.data.format == "text":  # raw bytes: random windows to train on, non-overlapping ones to measure
-        rows = TrainRows(files["train"].read_bytes(), cfg.model.ctx, seed=cfg.train.seed)
-        val = windows(files["val"].read_bytes(), cfg.model.ctx, str(files["val"]))
-        return TrainData(files, sha256_file(files["train"]), [], rows, val)
-    val_texts = read_texts(files["val"])
-    rows = TrainRows(read_texts(files["train"]), cfg.model.ctx, cfg.train.rows, cfg.train.seed)
-    return TrainData(files, sha256_file(files["train"]), val_texts, rows, pack_proofs(val_texts, cfg.model.ctx))
+    # text: raw bytes, random windows to train on and non-overlapping ones to measure
+    train_data, val_data = (read_split_file(cfg, files[k]) for k in ("train", "val"))
+    rows = TrainRows(train_data, cfg.model.ctx, cfg.train.rows, cfg.train.seed)
+    return TrainData(files, sha256_file(files["train"]), [] if isinstance(val_data, bytes) else val_data, rows,
+                     eval_rows(val_data, cfg.model.ctx, str(files["val"])))
 
 
 def tidy_run_dir(run_dir: Path, state: dict, resumed: bool, log) -> None:
