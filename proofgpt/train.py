@@ -500,9 +500,10 @@ def finish(run: Run, status: str, reason: str) -> dict:
 # the loop
 
 
-def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_eval=None) -> dict:
+def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_eval=None, on_step=None) -> dict:
     """Train cfg into run_dir. resume: False (fresh), True (run_dir/ckpt/last.pt) or a .pt path.
-    on_eval: called with each eval row (on rank 0), e.g. to redraw the curves while training runs.
+    on_eval: called with each eval row (on rank 0), e.g. to redraw the curves while training runs;
+    on_step: with each train row, after it is logged (on rank 0; `make bench` times the loop by it).
 
     Returns a summary: {"status": completed|early_stop|max_steps|diverged, "reason", "step",
     "epoch", "best_val_loss", "best_checkpoint", "last_checkpoint", "weights_sha256", ...}.
@@ -512,13 +513,13 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_
     """
     run_dir = Path(run_dir)
     if int(os.environ.get("RANK", "0")) > 0:  # rank 0 claims the run dir and holds its lock
-        return _train(cfg, run_dir, resume, force, progress, on_eval)
+        return _train(cfg, run_dir, resume, force, progress, on_eval, on_step)
     claim_run_dir(run_dir, force)
     with run_locked(run_dir, "trained"):
-        return _train(cfg, run_dir, resume, force, progress, on_eval)
+        return _train(cfg, run_dir, resume, force, progress, on_eval, on_step)
 
 
-def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval) -> dict:
+def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval, on_step) -> dict:
     """train()'s loop, once the run dir is this process's."""
     run = setup(cfg, run_dir, resume, force)
     model, optimizer, scaler, dev, state, t = run.model, run.optimizer, run.scaler, run.dev, run.state, cfg.train
@@ -568,12 +569,15 @@ def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval) -> d
             state["row_in_epoch"] += rows_per_step
             state["tokens"] += step_tokens
             state["elapsed_s"] += dt
-            run.write_row({"kind": "train", "step": state["step"], "epoch": state["epoch"], "loss": step_loss,
-                           "grad_norm": grad_norm, "lr": lr, "tokens": state["tokens"],
-                           "tokens_per_s": step_tokens / max(dt, 1e-9), "elapsed_s": state["elapsed_s"]})
+            row = {"kind": "train", "step": state["step"], "epoch": state["epoch"], "loss": step_loss,
+                   "grad_norm": grad_norm, "lr": lr, "tokens": state["tokens"],
+                   "tokens_per_s": step_tokens / max(dt, 1e-9), "elapsed_s": state["elapsed_s"]}
+            run.write_row(row)
             pbar.update(1)
             pbar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{step_tokens / max(dt, 1e-9):,.0f}",
                              refresh=False)
+            if on_step is not None and dev.master:
+                on_step(row)
 
             epoch_end = state["row_in_epoch"] + rows_per_step > n_rows
             last_step = state["step"] >= total_steps
