@@ -163,6 +163,8 @@ class RunConfig:
 
 
 SECTIONS = ("data", "model", "train", "sample", "eval", "report")
+# why every certificate-only part (checker, evaluation, certificate statistics) skips a text run, in one line
+NO_CERTIFICATES = "a data.format=text run has no certificates"
 CHOICES = {
     "data.format": ("certificates", "text"),
     "model.norm": ("rmsnorm", "layernorm"),

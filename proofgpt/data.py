@@ -383,6 +383,11 @@ def run_data(cfg: RunConfig, run_dir, data_sha256: str | None = None, stale_ok: 
     return {"corpus": corpus, "train": out_dir / "train.txt", "val": out_dir / "val.txt"}
 
 
+def read_split_file(cfg: RunConfig, path) -> bytes | list:
+    """A train or val file as training reads it: raw bytes for data.format=text, else its certificate texts."""
+    return Path(path).read_bytes() if cfg.data.format == "text" else read_texts(path)
+
+
 def checkpoint_data(meta: dict, run_dir) -> dict:
     """run_data for a checkpoint's metadata (load_model's meta): its config, and exactly the
     train data it recorded (data_sha256), or DataMismatch. What evaluation and sampling call."""

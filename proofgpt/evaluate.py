@@ -65,11 +65,11 @@ from proofgpt.certificate import (lemma_table, name_of, proof_of, prompt_of, rea
                                   text_of, theorem_prompt_of)
 from proofgpt.check import check_certificate
 from proofgpt.checkpoint import load_model, weights_sha256
-from proofgpt.config import EvalConfig, SampleConfig, check_seed, check_temperature
+from proofgpt.config import NO_CERTIFICATES, EvalConfig, SampleConfig, check_seed, check_temperature
 from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
 from proofgpt.io import atomic_write_json, read_jsonl, run_locked
-from proofgpt.sample import generate
+from proofgpt.sample import UNCONDITIONAL_PROMPT, generate
 from proofgpt.search import prove as search_prove
 from proofgpt.stats import distinct_n, nearest, shingles
 
@@ -466,14 +466,15 @@ def memorization(model, train_texts, reference_texts=(), n_samples=64, sample_kw
     nearest train certificate.
     """
     kw = _sample_kwargs(sample_kwargs)
-    kw["max_new_tokens"] = model.config.ctx - 2  # to qed, not to a byte budget: "@T" is 2 bytes
+    prompt = UNCONDITIONAL_PROMPT["certificates"]  # "@T"
+    kw["max_new_tokens"] = model.config.ctx - len(prompt)  # to qed, not to a byte budget
     train = [text_of(t).strip("\n") for t in train_texts]
     train_stripped = [strip_name(t) for t in train]
     train_set, train_sh = set(train_stripped), [shingles(t) for t in train_stripped]
     if lemmas is None:
         lemmas = lemma_table(train)
-    outs = generate(model, ["@T"] * n_samples, seed=seed, **kw)
-    certs = [("@T" + o).strip("\n") for o in outs]
+    outs = generate(model, [prompt] * n_samples, seed=seed, **kw)
+    certs = [(prompt + o).strip("\n") for o in outs]
     figs = similarity_figures(certs, train_sh, train_set, near_dup_threshold)
     reference = [text_of(t).strip("\n") for t in reference_texts][:n_samples]
     ref = similarity_figures(reference, train_sh, train_set, near_dup_threshold)
@@ -714,7 +715,7 @@ def main(argv=None) -> int:
     run_dir = paths.resolve_run(args.run)
     if (run_dir / "config.json").is_file() and \
             json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["config"]["data"].get("format") == "text":
-        print(f"{run_dir}: skipped: a data.format=text run has no certificates to grade (its val loss is in metrics.jsonl)")
+        print(f"{run_dir}: skipped: {NO_CERTIFICATES} to grade (its val loss is in metrics.jsonl)")
         return 0
     res = evaluate_run(run_dir, n_theorems=args.n_theorems, k=args.k, n_unconditional=args.n_unconditional,
                        seeds=seeds, device=args.device, sample_kwargs=skw, theorems=args.theorems)

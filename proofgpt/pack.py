@@ -273,6 +273,12 @@ def windows(data: bytes, ctx: int, name: str = "the data") -> Packed:
                   {"efficiency": 1.0, "n_rows": n, "n_real_tokens": n * ctx + 1})
 
 
+def eval_rows(data, ctx: int, name: str = "the data") -> Packed:
+    """The fixed rows a loss is measured over: raw bytes (data.format=text) -> their
+    non-overlapping windows (`windows`); certificate texts -> their packing (`pack_proofs`)."""
+    return windows(data, ctx, name) if isinstance(data, bytes) else pack_proofs(data, ctx)
+
+
 def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     """The row order for one epoch: a permutation fixed by (seed, epoch), different per epoch.
 

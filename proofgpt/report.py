@@ -11,7 +11,9 @@ already wrote into runs/<run>/ (config.json, metrics.jsonl, eval.json) and from 
 notebook leaves in runs/<run>/nb/: the report computes nothing of its own.
 
 The helpers the notebooks call live in workbook.py; this module only runs the notebooks and
-summarises.
+summarises. A data.format=text run gets the same five notebooks (each shows what applies to any
+corpus and says in one line what certificate-only part it skips) and a summary whose val loss is
+named as the mean over ctx-byte windows of val, without the certificate rows.
 
 Trade-off: one fresh kernel per notebook (papermill's model) costs a few seconds of start-up
 and imports each, but makes every notebook prove it survives
@@ -43,7 +45,7 @@ from tqdm.auto import tqdm
 
 from proofgpt import paths
 from proofgpt.certificate import read_corpus
-from proofgpt.config import apply_overrides, check_seed, load_profile, to_dict
+from proofgpt.config import NO_CERTIFICATES, apply_overrides, check_seed, load_profile, to_dict
 from proofgpt.data import corpus_entropy_bound
 from proofgpt.diagnose import Diagnosis, diagnose
 from proofgpt.env import environment, git_commit
@@ -142,6 +144,7 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
         {
             "profile": cfg.profile,
             "run_dir": str(run_dir),
+            "data_format": ((saved.get("config") or {}).get("data") or {}).get("format", cfg.data.format),
             "val_loss": ts["best_val_loss"],
             "val_bpb": ts["best_val_bpb"],
             "train_loss": ts["best_train_loss"],
@@ -201,6 +204,15 @@ def summary_markdown(s: dict) -> str:
     def f(v, nd=4):
         return "n/a" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
+    text = s.get("data_format") == "text"
+    # a text run's loss is over every non-overlapping ctx-byte window of val, and it has no certificates to grade
+    windows = "; mean over all non-overlapping ctx-byte windows of val" if text else ""
+    certificate_rows = [] if text else [
+        *_headline_rows(s),
+        f"| structural % (form only: `rfl`, `qed` has it) | {f(s['structural_pct'], 1)} |",
+        f"| duplicate rate / near-duplicate / unique (names stripped) | {f(s['duplicate_rate'], 3)} / {f(s.get('near_dup_rate'), 3)} / {f(s.get('unique_rate'), 3)} |",
+        f"| near-duplicate rate of held-out certificates (the scale) | {f(s.get('near_dup_rate_heldout'), 3)} |",
+    ]
     lines = [
         f"# proofgpt report: profile `{s['profile']}`",
         "",
@@ -208,17 +220,15 @@ def summary_markdown(s: dict) -> str:
         "",
         "| metric | value |",
         "|---|---|",
-        f"| val loss (nats/byte, best) | {f(s['val_loss'])} |",
+        f"| val loss (nats/byte, best{windows}) | {f(s['val_loss'])} |",
         f"| val bits/byte | {f(s['val_bpb'])} |",
         f"| entropy bound (bits/byte) | {f(s['entropy_bound_bpb'])} |",
         f"| train/val gap (nats) | {f(s['train_val_gap'])} |",
-        *_headline_rows(s),
-        f"| structural % (form only: `rfl`, `qed` has it) | {f(s['structural_pct'], 1)} |",
-        f"| duplicate rate / near-duplicate / unique (names stripped) | {f(s['duplicate_rate'], 3)} / {f(s.get('near_dup_rate'), 3)} / {f(s.get('unique_rate'), 3)} |",
-        f"| near-duplicate rate of held-out certificates (the scale) | {f(s.get('near_dup_rate_heldout'), 3)} |",
+        *certificate_rows,
         f"| best step / stop | {s['best_step']} / {s['stop_reason']} |",
         f"| seeds | {s['seeds']} |",
         "",
+        *([f"Skipped: verified %, pass@k, structural % and memorization ({NO_CERTIFICATES} to grade).", ""] if text else []),
         Diagnosis(**s["diagnosis"]).markdown(),
         "",
         "Notebooks: " + ", ".join(f"{k} {v} s" for k, v in s["notebook_runtime_s"].items()),
@@ -397,7 +407,8 @@ def run_report(profile="cpu", run=None, seed=0, overrides=None, params=None, tim
         data_path = Path(params["data_path"]).expanduser().resolve()
         if not data_path.is_file():
             raise UserError(f"{data_path}: no such corpus file (parameter data_path)")
-        read_corpus(data_path)  # an empty or non-certificate file is refused now, not in notebook 01
+        if cfg.data.format != "text":
+            read_corpus(data_path)  # an empty or non-certificate file is refused now, not in notebook 01
         params["data_path"] = str(data_path)
     elif cfg.data.generate_chars == 0:  # fail before five kernels start, not in the first cell
         corpus = Path(cfg.data.path) if Path(cfg.data.path).is_absolute() else paths.ROOT / cfg.data.path

@@ -22,6 +22,9 @@ Defaults (temperature, top-p, top-k, max new tokens, seed) are `config.SampleCon
 in every command and notebook that samples.
 
     python -m proofgpt sample --run runs/cpu --prompt "@T" --num-samples 4
+
+A data.format=text run continues the prompt's bytes (default a newline), without the `qed` /
+blank-line stop, and there is no checker verdict (one line on stderr says so).
 """
 
 import argparse
@@ -35,7 +38,7 @@ from proofgpt import paths
 from proofgpt.certificate import prompt_of, read_corpus
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model
-from proofgpt.config import SampleConfig, check_seed, check_temperature
+from proofgpt.config import NO_CERTIFICATES, SampleConfig, check_seed, check_temperature
 from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
 from proofgpt.io import sha256_file
@@ -43,6 +46,8 @@ from proofgpt.model import KVCache
 from proofgpt.pack import decode, encode
 
 DEFAULTS = SampleConfig()
+# what an unconditional sample starts from, by data.format: a certificate's first marker, or a line start
+UNCONDITIONAL_PROMPT = {"certificates": "@T", "text": "\n"}
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
@@ -224,12 +229,12 @@ def score_batch(model, prefix, continuations):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="proofgpt sample", description="Sample certificates from a trained GPT.")
+    p = argparse.ArgumentParser(prog="proofgpt sample", description="Sample certificates (or, from a data.format=text run, any text) from a trained GPT.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run name (runs/NAME) or directory (loads its best checkpoint, else ckpt/last.pt)")
     src.add_argument("--ckpt", help="checkpoint file (.pt)")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--prompt", help="text to complete (default '@T': a whole certificate)")
+    what.add_argument("--prompt", help="text to complete (default '@T': a whole certificate; a newline for a data.format=text run)")
     what.add_argument("--theorem", type=int, help="complete val theorem N (0-based) of the run's split (data/val.txt "
                       "with --ckpt) from its first @G")
     p.add_argument("--temperature", type=float, help="0 = greedy (default: the run's sample.temperature)")
@@ -264,7 +269,10 @@ def main(argv=None) -> int:
     if not source.exists():
         raise UserError(f"{source}: no such {'run directory' if args.run else 'checkpoint'}")
     model, meta = load_model(source, args.device)
+    text = meta["cfg"].data.format == "text"
 
+    if args.theorem is not None and text:
+        raise UserError(f"{source}: --theorem: {NO_CERTIFICATES} to take a theorem from; give --prompt TEXT")
     if args.theorem is not None:  # a val theorem of the split this checkpoint was trained on
         if args.run:
             val = checkpoint_data(meta, source)["val"]
@@ -278,7 +286,7 @@ def main(argv=None) -> int:
         prompt = prompt_of(blocks[args.theorem].text)
         where = f"{val}: theorem {args.theorem}'s prompt"
     else:
-        prompt = args.prompt if args.prompt is not None else "@T"
+        prompt = args.prompt if args.prompt is not None else UNCONDITIONAL_PROMPT[meta["cfg"].data.format]
         where = "prompt"
     if not prompt:
         raise UserError("--prompt is empty: give at least one character (e.g. '@T')")
@@ -291,12 +299,15 @@ def main(argv=None) -> int:
     pick = lambda given, default: default if given is None else given  # noqa: E731
     completions = generate(model, [prompt] * args.num_samples, pick(args.max_tokens, s.max_new_tokens),
                            temperature=pick(args.temperature, s.temperature), top_k=pick(args.top_k, s.top_k),
-                           top_p=pick(args.top_p, s.top_p), seed=pick(args.seed, s.seed))
+                           top_p=pick(args.top_p, s.top_p), seed=pick(args.seed, s.seed),
+                           stop_at_qed=s.stop_at_qed and not text)
+    if text:
+        print(f"# checker: skipped: {NO_CERTIFICATES} to check", file=sys.stderr)
     for n, c in enumerate(completions):
         if n:
             print()
         sys.stdout.write(prompt + c + "\n")
-        if prompt.startswith("@T"):  # a whole certificate: say what the checker thinks (premises of a
+        if prompt.startswith("@T") and not text:  # a whole certificate: say what the checker thinks (premises of a
             # val theorem come from its ground truth, so they are trusted; free samples are checked fully)
             verdict = check_certificate(prompt + c, trust_premises=args.theorem is not None)
             print(f"# checker: {verdict_text(verdict)}", file=sys.stderr)

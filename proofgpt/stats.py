@@ -5,7 +5,8 @@ histograms, or JSON) and notebook 01 (as plots): counts by structure x family, p
 length, steps and term size with their summaries and histograms, distinct statement classes,
 marker and tactic counts, the byte distribution and the entropy figures; and, where the meta
 sidecar has `shortest` (val and the test sets after `make data`), the blind search baseline's
-shortest proofs and its solve rate by proof length. Also the text similarity that retrieval and
+shortest proofs and its solve rate by proof length. Its byte part, `byte_stats`, takes any byte
+string (notebook 01 shows it for a data.format=text run too). Also the text similarity that retrieval and
 the memorization check share: character n-gram sets, Jaccard, nearest neighbour, distinct-n.
 
     python -m proofgpt data stats data/training.txt [--json]
@@ -91,6 +92,26 @@ def baseline_by_steps(meta) -> dict:
     return out
 
 
+def byte_stats(data: bytes, top_bytes: int = 16) -> dict:
+    """What any byte string holds, certificates or not: size, lines, the byte histogram, distinct
+    bytes, the unigram entropy and the most frequent bytes.
+
+    byte_stats(b"aab\n")["unigram_bpb"] -> 1.5 (p = 1/2, 1/4, 1/4); ["n_distinct_bytes"] -> 3; ["n_lines"] -> 1
+    """
+    freq = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    p = freq[freq > 0] / max(1, len(data))
+    top = np.argsort(-freq, kind="stable")[:top_bytes]
+    return dict(
+        n_file_bytes=len(data),
+        n_lines=data.count(b"\n"),
+        byte_counts=freq.tolist(),
+        n_distinct_bytes=int((freq > 0).sum()),
+        unigram_bpb=float(-(p * np.log2(p)).sum()),
+        byte_top=[dict(byte=int(b), char=repr(chr(b)) if b < 128 else f"0x{b:02x}", count=int(freq[b]),
+                       frac=float(freq[b] / max(1, len(data)))) for b in top if freq[b]],
+    )
+
+
 def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
     """Counts, distributions, markers and byte frequencies of a corpus (Blocks or strings).
 
@@ -127,17 +148,12 @@ def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
 
     n_bytes = [len(t.encode("utf-8")) for t in texts]
     file_bytes = ("\n\n".join(texts) + "\n").encode("utf-8")  # the canonical file these blocks make
-    freq = np.bincount(np.frombuffer(file_bytes, dtype=np.uint8), minlength=256)
-    p = freq[freq > 0] / max(1, len(file_bytes))
-    top = np.argsort(-freq, kind="stable")[:top_bytes]
     n_chars = sum(len(t) for t in texts)
     stats = dict(
         n_certificates=len(texts),
         n_classes=len({statement_class_key(t) for t in texts}),
         n_chars=n_chars,
         n_bytes=sum(n_bytes),
-        n_file_bytes=len(file_bytes),
-        n_lines=file_bytes.count(b"\n"),
         bytes_per_char=sum(n_bytes) / max(1, n_chars),
         labels_from="meta" if meta is not None else "text",
         by_structure=dict(Counter(structures).most_common()),
@@ -154,14 +170,7 @@ def corpus_stats(blocks, meta=None, top_bytes: int = 16) -> dict:
         term_size_hist=histogram(term_sizes),
         markers=markers,
         tactics=dict(tactics.most_common()),
-        byte_counts=freq.tolist(),
-        n_distinct_bytes=int((freq > 0).sum()),
-        unigram_bpb=float(-(p * np.log2(p)).sum()),
-        byte_top=[
-            dict(byte=int(b), char=repr(chr(b)) if b < 128 else f"0x{b:02x}", count=int(freq[b]), frac=float(freq[b] / max(1, len(file_bytes))))
-            for b in top
-            if freq[b]
-        ],
+        **byte_stats(file_bytes, top_bytes),
     )
     if meta is not None and all("log2p" in m for m in meta):
         stats["entropy_bound_bpb"] = entropy_bound_bpb(meta, len(file_bytes))

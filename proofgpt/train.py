@@ -51,19 +51,18 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from proofgpt import paths
-from proofgpt.certificate import read_texts
 from proofgpt.checkpoint import (CKPT_FORMAT, best_checkpoints, hook, load_checkpoint, remove_checkpoint,
                                  save_checkpoint, set_rng_state, weights_sha256)
 from proofgpt.config import (MODEL_SHAPE_KEYS, RunConfig, apply_overrides, derive, describe, from_dict, load_profile,
                              to_dict)
-from proofgpt.data import DataMismatch, corpus_entropy_bound, run_data
+from proofgpt.data import DataMismatch, corpus_entropy_bound, read_split_file, run_data
 from proofgpt.diagnose import diagnose
 from proofgpt.env import environment
 from proofgpt.errors import UserError
 from proofgpt.evaluate import complete_theorems
 from proofgpt.io import atomic_write_bytes, atomic_write_json, claim_run_dir, read_jsonl, run_locked, sha256_file
 from proofgpt.model import GPT
-from proofgpt.pack import Packed, TrainRows, batch, pack_proofs, windows
+from proofgpt.pack import Packed, TrainRows, batch, eval_rows
 
 TIMING_FIELDS = ("tokens_per_s", "elapsed_s")  # the only metrics that differ between identical runs
 
@@ -245,13 +244,11 @@ def load_data(cfg: RunConfig, run_dir: Path, dev: Device, data_sha256=None) -> T
     dev.barrier()
     if not dev.master:
         files = run_data(cfg, run_dir, data_sha256, stale_ok=False)
-    if cfg.data.format == "text":  # raw bytes: random windows to train on, non-overlapping ones to measure
-        rows = TrainRows(files["train"].read_bytes(), cfg.model.ctx, seed=cfg.train.seed)
-        val = windows(files["val"].read_bytes(), cfg.model.ctx, str(files["val"]))
-        return TrainData(files, sha256_file(files["train"]), [], rows, val)
-    val_texts = read_texts(files["val"])
-    rows = TrainRows(read_texts(files["train"]), cfg.model.ctx, cfg.train.rows, cfg.train.seed)
-    return TrainData(files, sha256_file(files["train"]), val_texts, rows, pack_proofs(val_texts, cfg.model.ctx))
+    # text: raw bytes, random windows to train on and non-overlapping ones to measure
+    train_data, val_data = (read_split_file(cfg, files[k]) for k in ("train", "val"))
+    rows = TrainRows(train_data, cfg.model.ctx, cfg.train.rows, cfg.train.seed)
+    return TrainData(files, sha256_file(files["train"]), [] if isinstance(val_data, bytes) else val_data, rows,
+                     eval_rows(val_data, cfg.model.ctx, str(files["val"])))
 
 
 def tidy_run_dir(run_dir: Path, state: dict, resumed: bool, log) -> None:
@@ -503,9 +500,10 @@ def finish(run: Run, status: str, reason: str) -> dict:
 # the loop
 
 
-def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_eval=None) -> dict:
+def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_eval=None, on_step=None) -> dict:
     """Train cfg into run_dir. resume: False (fresh), True (run_dir/ckpt/last.pt) or a .pt path.
-    on_eval: called with each eval row (on rank 0), e.g. to redraw the curves while training runs.
+    on_eval: called with each eval row (on rank 0), e.g. to redraw the curves while training runs;
+    on_step: with each train row, after it is logged (on rank 0; `make bench` times the loop by it).
 
     Returns a summary: {"status": completed|early_stop|max_steps|diverged, "reason", "step",
     "epoch", "best_val_loss", "best_checkpoint", "last_checkpoint", "weights_sha256", ...}.
@@ -515,13 +513,13 @@ def train(cfg: RunConfig, run_dir, resume=False, force=False, progress=True, on_
     """
     run_dir = Path(run_dir)
     if int(os.environ.get("RANK", "0")) > 0:  # rank 0 claims the run dir and holds its lock
-        return _train(cfg, run_dir, resume, force, progress, on_eval)
+        return _train(cfg, run_dir, resume, force, progress, on_eval, on_step)
     claim_run_dir(run_dir, force)
     with run_locked(run_dir, "trained"):
-        return _train(cfg, run_dir, resume, force, progress, on_eval)
+        return _train(cfg, run_dir, resume, force, progress, on_eval, on_step)
 
 
-def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval) -> dict:
+def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval, on_step) -> dict:
     """train()'s loop, once the run dir is this process's."""
     run = setup(cfg, run_dir, resume, force)
     model, optimizer, scaler, dev, state, t = run.model, run.optimizer, run.scaler, run.dev, run.state, cfg.train
@@ -571,12 +569,15 @@ def _train(cfg: RunConfig, run_dir: Path, resume, force, progress, on_eval) -> d
             state["row_in_epoch"] += rows_per_step
             state["tokens"] += step_tokens
             state["elapsed_s"] += dt
-            run.write_row({"kind": "train", "step": state["step"], "epoch": state["epoch"], "loss": step_loss,
-                           "grad_norm": grad_norm, "lr": lr, "tokens": state["tokens"],
-                           "tokens_per_s": step_tokens / max(dt, 1e-9), "elapsed_s": state["elapsed_s"]})
+            row = {"kind": "train", "step": state["step"], "epoch": state["epoch"], "loss": step_loss,
+                   "grad_norm": grad_norm, "lr": lr, "tokens": state["tokens"],
+                   "tokens_per_s": step_tokens / max(dt, 1e-9), "elapsed_s": state["elapsed_s"]}
+            run.write_row(row)
             pbar.update(1)
             pbar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{step_tokens / max(dt, 1e-9):,.0f}",
                              refresh=False)
+            if on_step is not None and dev.master:
+                on_step(row)
 
             epoch_end = state["row_in_epoch"] + rows_per_step > n_rows
             last_step = state["step"] >= total_steps

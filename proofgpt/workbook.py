@@ -7,9 +7,15 @@ runs/<run>/nb/<notebook>.json, where tests and the report summary read them.
 
 Notebook 04 trains (or resumes, or loads) the run; the others only read what it left, and
 notebook 05 says what to run when there is no finished run.
+
+A data.format=text run (any file, as bytes) has no certificates: the notebooks show what applies
+to any corpus (byte statistics, the contiguous split, the model's forward pass and training, its
+val loss over ctx-byte windows, unconditional samples), and their certificate-only cells are
+guarded by `wb.certificates`, with `skip_note` saying in one line what skips and why.
 """
 
 import collections
+import contextlib
 import dataclasses
 import html
 import json
@@ -26,21 +32,30 @@ from proofgpt import paths
 from proofgpt.certificate import class_key, lemma_table, name_of, read_meta, read_texts
 from proofgpt.check import check_certificate, verdict_text
 from proofgpt.checkpoint import load_model, weights_sha256
-from proofgpt.config import ModelConfig, SampleConfig, apply_overrides
-from proofgpt.data import TEST_SETS, checkpoint_data, corpus_entropy_bound, run_data
+from proofgpt.config import NO_CERTIFICATES, ModelConfig, SampleConfig, apply_overrides
+from proofgpt.data import TEST_SETS, checkpoint_data, corpus_entropy_bound, read_split_file, run_data
 from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
 from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run, grade
 from proofgpt.io import atomic_write_json, claim_run_dir, read_jsonl
 from proofgpt.model import GPT
-from proofgpt.pack import batch, pack_proofs, unpack
+from proofgpt.pack import Packed, batch, eval_rows, pack_proofs, unpack, windows
 from proofgpt.plots import training_curves
-from proofgpt.sample import sampling_threads
+from proofgpt.sample import UNCONDITIONAL_PROMPT, generate, sampling_threads
 from proofgpt.search import prove
-from proofgpt.stats import corpus_stats, statement_class_key
-from proofgpt.train import train
+from proofgpt.stats import byte_stats, corpus_stats, statement_class_key
+from proofgpt.train import estimate_loss, train
 
 PLAN_PARAMS = (10e6, 12e6)  # the training plan: "Approximately 10-12M parameters"
+# what each notebook's certificate-only cells show, which a data.format=text run skips (skip_note)
+CERTIFICATE_ONLY = {
+    "01_data_exploration": "certificates by structure and family, proof lengths and term sizes, statement classes, "
+                           "the blind search, markers, example certificates with verdicts, the entropy bound",
+    "02_proof_boundary_splitting": "the stratified split per stratum and certificate lengths, the no-cut and "
+                                   "no-shared-statement checks, held-out test sets, packing",
+    "05_sample_analysis": "completions of val theorems, verified % against temperature and top-p, the evaluation "
+                          "against baselines, the budget curve, proof search, memorization, the sampler widget",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,9 +81,14 @@ class Workbook:
     def nb_dir(self) -> Path:
         return self.run_dir / "nb"
 
+    @property
+    def certificates(self) -> bool:
+        """False for a data.format=text run: the notebooks' certificate-only cells skip."""
+        return self.cfg.data.format != "text"
+
     def _repr_html_(self):
         rows = [("profile", self.profile), ("run_dir", self.run_dir), ("seed", self.seed), ("data.path", self.cfg.data.path),
-                ("data.generate_chars", self.cfg.data.generate_chars)]
+                ("data.generate_chars", self.cfg.data.generate_chars), ("data.format", self.cfg.data.format)]
         return _table_html([{"": k, "value": str(v)} for k, v in rows])
 
 
@@ -108,6 +128,14 @@ def ensure_data(wb: Workbook) -> dict:
     The run dir is claimed first (io.claim_run_dir): the notebooks write into it too."""
     claim_run_dir(wb.run_dir)
     return _set_data(wb, run_data(wb.cfg, wb.run_dir, _trained_on(wb.run_dir)))
+
+
+def skip_note(wb: Workbook, notebook: str):
+    """One line for a text run: which certificate-only parts of `notebook` skip, and why (nothing
+    for a certificate run)."""
+    if wb.certificates:
+        return Markdown("")
+    return Markdown(f"**Skipped** ({NO_CERTIFICATES} to parse, check or complete): {CERTIFICATE_ONLY[notebook]}.")
 
 
 def save_json(wb: Workbook, name: str, **values) -> Path:
@@ -189,6 +217,26 @@ def verdict_html(v) -> str:
 # 01 data exploration
 
 
+def corpus_bytes(wb: Workbook) -> dict:
+    """stats.byte_stats of the run's corpus file as it is on disk: certificates or any text."""
+    return byte_stats(wb.corpus.read_bytes())
+
+
+def byte_rows(bs: dict) -> list:
+    """byte_stats' headline numbers as table rows."""
+    labels = {"n_file_bytes": "bytes", "n_lines": "lines", "n_distinct_bytes": "distinct byte values",
+              "unigram_bpb": "unigram entropy (bits/byte; uniform bytes: 8)"}
+    return [{"quantity": label, "value": bs[k]} for k, label in labels.items()]
+
+
+def first_lines(path, n: int = 8, max_chars: int = 160):
+    """The first n lines of a file (bytes that are not UTF-8 shown as U+FFFD, long lines cut), as a <pre>."""
+    with open(path, "rb") as f:
+        lines = [f.readline() for _ in range(n)]
+    text = "\n".join(line.rstrip(b"\n").decode("utf-8", errors="replace")[:max_chars] for line in lines if line)
+    return HTML(f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre>')
+
+
 def overview_rows(ov: dict) -> list:
     """The headline numbers of `stats.corpus_stats` as table rows."""
     keys = ("n_certificates", "n_file_bytes", "n_chars", "n_lines", "bytes_per_char", "n_distinct_bytes", "unigram_bpb",
@@ -258,6 +306,18 @@ def baseline_rows(held: dict) -> list:
 
 # --------------------------------------------------------------------------------------------
 # 02 split and packing
+
+
+def split_sizes(wb: Workbook) -> dict:
+    """Bytes of the corpus, train and val and val's share; for a text run also whether train + val
+    is the corpus cut once (contiguous) and how many ctx-byte windows the val loss averages over."""
+    corpus, train_b, val_b = (p.read_bytes() for p in (wb.corpus, wb.train, wb.val))
+    out = {"n_corpus_bytes": len(corpus), "n_train_bytes": len(train_b), "n_val_bytes": len(val_b),
+           "val_frac_bytes": len(val_b) / max(1, len(train_b) + len(val_b))}
+    if not wb.certificates:
+        out["contiguous"] = train_b + val_b == corpus  # the first 1 - data.val_frac bytes train, the rest val
+        out["n_val_windows"] = len(windows(val_b, wb.cfg.model.ctx, str(wb.val)))
+    return out
 
 
 def test_set_rows(wb: Workbook) -> list:
@@ -364,11 +424,15 @@ def param_rows(model, plan=PLAN_PARAMS) -> list:
     return rows
 
 
-def forward_check(model, texts: list, n_rows: int = 8, seed: int = 0) -> dict:
-    """One forward pass at init over packed val rows: loss against ln(256) (uniform bytes)."""
-    ctx = model.config.ctx
-    packed = pack_proofs(texts[: max(4 * n_rows, 64)], ctx)
-    x, y = (torch.from_numpy(a) for a in batch(packed, list(range(min(n_rows, len(packed))))))  # (B, T) each
+def val_rows(wb: Workbook) -> Packed:
+    """The val rows training measures its loss over (pack.eval_rows): packed certificates, or
+    for a text run every non-overlapping ctx-byte window of val."""
+    return eval_rows(read_split_file(wb.cfg, wb.val), wb.cfg.model.ctx, str(wb.val))
+
+
+def forward_check(model, rows: Packed, n_rows: int = 8) -> dict:
+    """One forward pass at init over the first n_rows val rows: loss against ln(256) (uniform bytes)."""
+    x, y = (torch.from_numpy(a) for a in batch(rows, list(range(min(n_rows, len(rows))))))  # (B, T) each
     model.eval()
     with torch.no_grad():
         logits, loss = model(x, y)
@@ -644,6 +708,32 @@ def ensure_eval(wb: Workbook) -> dict:
 
 def val_certificates(wb: Workbook) -> list:
     return read_texts(wb.val)
+
+
+def val_loss_check(wb: Workbook, model) -> dict:
+    """The loaded checkpoint's val loss recomputed over the rows training measures (val_rows: for a
+    text run every non-overlapping ctx-byte window of val), beside the best val loss metrics.jsonl logged."""
+    rows = val_rows(wb)
+    device = next(model.parameters()).device
+    loss = estimate_loss(model, rows, list(range(len(rows))), wb.cfg.train.eval_batch_size, device, contextlib.nullcontext())
+    best = training_summary(read_metrics(wb.run_dir))
+    return {"rows": "ctx-byte windows of val" if not wb.certificates else "packed val certificates",
+            "n_rows": len(rows), "ctx": wb.cfg.model.ctx, "val_loss": loss, "val_bpb": loss / math.log(2),
+            "logged_best_val_loss": best["best_val_loss"], "logged_best_step": best["best_step"]}
+
+
+def unconditional_samples(wb: Workbook, model, n: int = 4, seed: int = 0, **sample_kwargs) -> list:
+    """n samples from sample.UNCONDITIONAL_PROMPT (`@T`, or a newline for a text run), prompt included;
+    a text run's are not cut at a blank line or `qed`."""
+    prompt = UNCONDITIONAL_PROMPT[wb.cfg.data.format]
+    with sampling_threads(1):
+        out = generate(model, [prompt] * n, seed=seed, stop_at_qed=wb.certificates, **sample_kwargs)
+    return [prompt + c for c in out]
+
+
+def samples_html(samples: list):
+    """Samples side by side, numbered."""
+    return HTML(f'<div style="display:flex;gap:12px;flex-wrap:wrap">{"".join(_pre(s, f"sample {i}") for i, s in enumerate(samples))}</div>')
 
 
 # --------------------------------------------------------------------------------------------

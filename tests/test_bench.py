@@ -1,8 +1,9 @@
 """`proofgpt bench --quick`: the table and the JSON come out whole and add up.
 
 Speed is never asserted here (the machine may be shared; `make bench` measures it). What is
-asserted: every row is finite and positive, MFU
-is tokens/s x flops/token over the measured peak, module parts are fractions of the same step,
+asserted: every row is finite and positive (the overhead share may be 0), MFU
+is tokens/s x flops/token over the measured peak, the loop overhead is a share of the loop step
+of the shape it names, module parts are fractions of the same step,
 packing ratios equal the packer's efficiency, CUDA rows exist or are skipped with a reason.
 
     .venv/bin/python -m pytest -q tests/test_bench.py
@@ -16,6 +17,8 @@ import sys
 import pytest
 
 from proofgpt import bench
+from proofgpt.config import ModelConfig
+from proofgpt.model import GPT
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,8 @@ def test_every_row_is_finite_and_positive_and_every_section_reports(quick_run):
     assert payload["quick"] is True
     for row in payload["rows"]:
         for key in ("value", "ref_value", "ratio"):
-            assert math.isfinite(row[key]) and row[key] > 0, row
+            outside = row["section"] == "overhead" and "target <" in row["name"] and key != "ref_value"
+            assert math.isfinite(row[key]) and (row[key] > 0 or (outside and row[key] == 0)), row
     sections = {r["section"] for r in payload["rows"]} | set(payload["skipped"])
     assert sections == set(bench.SECTIONS)
 
@@ -58,6 +62,35 @@ def test_mfu_is_achieved_over_measured_peak(quick_run):
     assert len(variants) == 3 and all(r["ref_value"] == pytest.approx(base["tokens_per_s"]) for r in variants)
     one = payload["details"]["train"]["one_thread"]
     assert one_thread["value"] == pytest.approx(one["gflops"]) and one_thread["ref_value"] == pytest.approx(one["peak_gflops"])
+
+
+@pytest.mark.slow
+def test_loop_overhead_is_a_share_of_the_loop_step(quick_run):
+    """The overhead section (run by the quick bench at a tiny shape): consistent fields, no timing asserted.
+    (Not even loop >= compute: on a loaded machine the two differ by less than their noise.)"""
+    _, payload, _ = quick_run
+    d = payload["details"]["overhead"]
+    loop_row, outside_row, cpu_row, data_row = rows_of(payload, "overhead")
+    rounds = d["rounds"]
+    assert len(rounds["loop_step_s"]) == payload["repeats"] == len(rounds["compute_step_s"])
+    for clock, suffix in ((0, "s"), (1, "cpu_s")):  # wall, CPU time: the best round, then loop - compute
+        loop, comp = (min(r[clock] for r in rounds[k]) for k in ("loop_step_s", "compute_step_s"))
+        assert (d[f"loop_step_{suffix}"], d[f"compute_step_{suffix}"]) == (loop, comp)
+        assert d[f"outside_{suffix}"] == pytest.approx(max(loop - comp, 0.0))
+        share = d["outside_share" if clock == 0 else "outside_cpu_share"]
+        assert 0 <= share <= 1 and share == pytest.approx(d[f"outside_{suffix}"] / loop)
+    assert loop_row["value"] == pytest.approx(d["loop_step_s"] * 1e3) and loop_row["ref_value"] == pytest.approx(d["compute_step_s"] * 1e3)
+    assert outside_row["ratio"] == pytest.approx(d["outside_share"]) and cpu_row["ratio"] == pytest.approx(d["outside_cpu_share"])
+    assert "target < 10%" in outside_row["name"] and "target < 10%" in cpu_row["name"]
+    assert data_row["ref_value"] == outside_row["ref_value"] == loop_row["value"] and 0 < data_row["ratio"] <= 1
+    assert (d["batch"], d["ctx"]) == (payload["batch"], bench.QUICK_SHAPE["ctx"])  # --quick: the tiny shape
+    assert f"B{d['batch']}x{d['ctx']}" in loop_row["name"] and d["n_params"] > 0
+
+
+def test_overhead_shape_is_the_classic_cpu_recipe():
+    """~0.8M parameters at ctx 64, batch 12 (nanoGPT's shakespeare_char on a CPU)."""
+    assert bench.OVERHEAD_BATCH == 12 and bench.OVERHEAD_SHAPE["ctx"] == 64
+    assert 0.75e6 < GPT(ModelConfig(**bench.OVERHEAD_SHAPE)).num_params() < 0.9e6
 
 
 @pytest.mark.slow

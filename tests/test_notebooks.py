@@ -168,6 +168,12 @@ def test_notebook_outputs_numbers(report):
     assert abs(d03["forward"]["init_loss"] - math.log(256)) < 0.2
     d05 = json.loads((nb_dir / "05_sample_analysis.json").read_text())
     assert len(d05["sweep"]) == 15 and all(0 <= r["verified_pct"] <= 100 for r in d05["sweep"])
+    # the parts any corpus gets (tests/test_text.py checks them on a text run)
+    assert d01["bytes"]["n_file_bytes"] == (report["run_dir"] / "data" / "training.txt").stat().st_size
+    assert d02["sizes"]["n_train_bytes"] > 0 and 0 < d02["sizes"]["val_frac_bytes"] < 0.5 and "contiguous" not in d02["sizes"]
+    assert d05["val_loss"]["rows"] == "packed val certificates"
+    assert d05["val_loss"]["val_loss"] == pytest.approx(report["summary"]["val_loss"], abs=1e-5)  # the logged best, recomputed
+    assert len(d05["unconditional"]) == 4 and all(u.startswith("@T") for u in d05["unconditional"])
 
 
 @pytest.mark.slow

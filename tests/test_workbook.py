@@ -7,10 +7,14 @@ The notebooks themselves run in tests/test_notebooks.py (one shared papermill ru
 
 import json
 import math
+from pathlib import Path
 
 from proofgpt import workbook
 from proofgpt.certificate import Block
-from proofgpt.stats import corpus_stats
+from proofgpt.config import NO_CERTIFICATES, load_profile
+from proofgpt.stats import byte_stats, corpus_stats
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_split_integrity_known_answer():
@@ -119,3 +123,27 @@ def test_budget_curves_per_mode():
     curve = {"search": [point], "sampling_pass_at_k": [point], "blind_equal_time": [point]}
     ev = {"heldout": "test", "sets": {"test": {"modes": {"premises": {"budget_curve": curve}, "theorem": {"budget_curve": curve}}}}}
     assert workbook.budget_curves(ev) == {"premises": curve, "theorem": curve}
+
+
+def test_byte_stats_known_answer():
+    """b"aab\\n": p = 1/2, 1/4, 1/4 -> 1.5 bits/byte; corpus_stats reports the same figures for its canonical file."""
+    bs = byte_stats(b"aab\n")
+    assert (bs["n_file_bytes"], bs["n_lines"], bs["n_distinct_bytes"], bs["unigram_bpb"]) == (4, 1, 3, 1.5)
+    assert bs["byte_top"][0] == {"byte": 97, "char": "'a'", "count": 2, "frac": 0.5}
+    rows = {r["quantity"]: r["value"] for r in workbook.byte_rows(bs)}
+    assert rows["bytes"] == 4 and rows["distinct byte values"] == 3
+    text = "@T t : a = a\n@C G : monoid\n@C a : G\n@G a = a\nrfl\nqed"
+    ov = corpus_stats([text])
+    assert {k: ov[k] for k in bs} == byte_stats((text + "\n").encode())
+
+
+def test_a_text_run_skips_certificate_parts_in_one_line(tmp_path):
+    text = workbook.Workbook("smoke", load_profile("smoke", ["data.format=text", "data.generate_chars=0"]), tmp_path, 0)
+    certs = workbook.Workbook("smoke", load_profile("smoke"), tmp_path, 0)
+    assert not text.certificates and certs.certificates
+    for name in workbook.CERTIFICATE_ONLY:
+        nb = (ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert f'workbook.skip_note(wb, \\"{name}\\")' in nb  # each notebook names itself
+        note = workbook.skip_note(text, name).data
+        assert "\n" not in note and NO_CERTIFICATES in note and workbook.CERTIFICATE_ONLY[name] in note
+        assert workbook.skip_note(certs, name).data == ""
