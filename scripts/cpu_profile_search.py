@@ -1,6 +1,6 @@
 """Choose the `cpu` profile: rank candidate configs by short proxy runs at equal estimated time.
 
-    .venv/bin/python scripts/cpu_profile_search.py PROXY_S [--round 2|3] [--jobs 3] [--out reports/bench]
+    .venv/bin/python scripts/cpu_profile_search.py PROXY_S [--round 2|3|4] [--jobs 3] [--out reports/bench]
 
 Each candidate (overrides of configs/cpu.yaml) trains for the optimizer steps that fit in
 PROXY_S seconds at its estimated idle-machine speed, `--jobs` runs at a time on one thread
@@ -54,7 +54,13 @@ CPU_PROFILE_CANDIDATES_3 = [
     ("d128 L6", {"model.n_layers": 6}),
     ("repacked rows", {"train.rows": "repacked"}),
 ]
-ROUNDS = {1: CPU_PROFILE_CANDIDATES, 2: CPU_PROFILE_CANDIDATES_2, 3: CPU_PROFILE_CANDIDATES_3}
+# round 4: round 3 said more optimizer steps again (2k tokens/step best; its d128 L6 and repacked
+# runs were stopped unfinished to make room for this round)
+CPU_PROFILE_CANDIDATES_4 = [
+    ("batch 4, lr 3e-3", {"train.batch_size": 4, "train.tokens_per_step": 2048, "train.lr": 3e-3, "train.min_lr": 3e-4}),
+    ("batch 2 (1k tokens/step)", {"train.batch_size": 2, "train.tokens_per_step": 1024}),
+]
+ROUNDS = {1: CPU_PROFILE_CANDIDATES, 2: CPU_PROFILE_CANDIDATES_2, 3: CPU_PROFILE_CANDIDATES_3, 4: CPU_PROFILE_CANDIDATES_4}
 
 # how much faster a 2-thread step of these small models runs than a 1-thread one on an idle
 # 2-core machine (see reports/bench/cpu_profile.md); turns CPU time into wall time (--two-core-speedup)
@@ -157,7 +163,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("proxy_s", type=float, help="seconds of (estimated idle-machine) training per candidate")
     parser.add_argument("--round", type=int, default=1, choices=sorted(ROUNDS),
-                        help="candidate list (1: shapes and batch; 2: around round 1's winner; 3: corpus v2)")
+                        help="candidate list (1: shapes and batch; 2: around round 1's winner; 3: corpus v2; 4: around round 3's winner)")
     parser.add_argument("--jobs", type=int, default=3, help="proxy runs at a time (one thread each)")
     parser.add_argument("--two-core-speedup", type=float, default=TWO_CORE_SPEEDUP,
                         help="2-thread over 1-thread step speed on the target machine (default: %(default)s)")
