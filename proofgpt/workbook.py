@@ -194,11 +194,13 @@ def html_table(rows, columns=None, caption=None):
     return HTML(_table_html(rows, columns, caption))
 
 
+def _code(text) -> str:
+    """text as an escaped, wrapping <pre> block (every listing the notebooks show)."""
+    return f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre>'
+
+
 def _pre(text, title=""):
-    return (
-        f'<div style="flex:1;min-width:0"><b>{html.escape(title)}</b>'
-        f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre></div>'
-    )
+    return f'<div style="flex:1;min-width:0"><b>{html.escape(title)}</b>{_code(text)}</div>'
 
 
 def verdict_html(v) -> str:
@@ -234,7 +236,7 @@ def first_lines(path, n: int = 8, max_chars: int = 160):
     with open(path, "rb") as f:
         lines = [f.readline() for _ in range(n)]
     text = "\n".join(line.rstrip(b"\n").decode("utf-8", errors="replace")[:max_chars] for line in lines if line)
-    return HTML(f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre>')
+    return HTML(_code(text))
 
 
 def overview_rows(ov: dict) -> list:
@@ -275,7 +277,7 @@ def certificates_html(examples: list, max_lines: int = 40):
         text = "\n".join(ex["text"].split("\n")[:max_lines])
         cells.append(
             f'<div style="flex:1;min-width:220px"><b>{html.escape(ex["label"])}</b><br>{verdict_html(ex["verdict"])}'
-            f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(text)}</pre></div>'
+            f'{_code(text)}</div>'
         )
     return HTML(f'<div style="display:flex;gap:12px;flex-wrap:wrap">{"".join(cells)}</div>')
 
