@@ -109,9 +109,10 @@ def test_prepare_is_deterministic(data, tmp_path):
         assert (data / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
-def test_prepare_reuses_current_test_sets_and_remakes_stale_ones(data, tmp_path, capsys):
+def test_prepare_reuses_current_test_sets_and_detects_stale_ones(data, tmp_path, capsys):
     """A second `make data` keeps the held-out sets it would write again (same bytes, val's
-    `shortest` restored after the split rewrote val's sidecar); an edited set is made afresh."""
+    `shortest` restored after the split rewrote val's sidecar); sets made for another size, or
+    edited on disk, are not current (so `make data` would make them afresh)."""
     shutil.copytree(data, tmp_path, dirs_exist_ok=True)
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir() if p.name.startswith("test")}
     r = prepare(seed=0, n_chars=N_CHARS, corpus=tmp_path / "training.txt", progress=False, test_certs=N_TEST)
