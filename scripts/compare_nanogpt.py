@@ -3,12 +3,15 @@
     python scripts/compare_nanogpt.py nanogpt /path/to/nanoGPT --out reports/bench/engine_ablation.json
     python scripts/compare_nanogpt.py run runs/cpu --name default --out reports/bench/engine_ablation.json
     python scripts/compare_nanogpt.py table reports/bench/engine_ablation.json
+    python scripts/compare_nanogpt.py table reports/bench/engine_ablation.json --recipes nanoGPT
 
 `nanogpt` takes a checkout of karpathy/nanoGPT (fetched beforehand; nothing is fetched here),
 writes train.bin / val.bin / meta.pkl from the bytes of data/train.txt and data/val.txt into a
 temp dir, runs the checkout's own train.py there as a subprocess (CPU, fp32, one thread, the
 `cpu` profile's shape, batch, schedule and optimizer) and grades its checkpoint. `run` grades
-a proofgpt run (its best checkpoint). Both go through `measure`, so the columns mean the same:
+a proofgpt run (its best checkpoint). `nanogpt --train-seed s` trains another seed of the same recipe
+(train.py's seed line 1337 -> 1337 + s in a temp copy; seed 0 runs the checkout as it is). Both
+go through `measure`, so the columns mean the same:
 
     verified %    `evaluate.complete_theorems` on the first 100 val theorems, k=4, T 0.8,
                   top-p 0.9, 192 new bytes; mean +- std over sampling seeds 0, 1, 2, and a
@@ -17,6 +20,10 @@ a proofgpt run (its best checkpoint). Both go through `measure`, so the columns 
     prompt, proof nats/byte on every val certificate fed alone from its first byte:
                   targets up to and including the first `@G` line / the rest (with "\\n\\n")
     windows       nats/byte on all non-overlapping ctx-byte windows of the val.txt bytes
+
+`table --against ROW` compares rows theorem by theorem (the theorems as the random draw, weights
+fixed); `table --recipes RECIPE` groups the rows of one recipe over training seeds (names that
+differ only in a trailing `train.seed=N` / `seed=N`) and gives t intervals over the trainings.
 
 nanoGPT's model is proofgpt's GPT with norm=layernorm, bias=False: the same parameter names
 under `transformer.` and `h.<i>` (`blocks.<i>` here) and the same maths. So the adapter
@@ -29,6 +36,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -159,8 +167,14 @@ def nanogpt_to_proofgpt(state: dict, model_args: dict) -> GPT:
     return model.eval()
 
 
-def train_nanogpt(checkout: Path, work: Path, steps: int) -> tuple[Path, float]:
-    """Run the checkout's train.py on our split's bytes in `work`; -> (its ckpt.pt, seconds)."""
+NANOGPT_SEED_LINE = "torch.manual_seed(1337 + seed_offset)"
+
+
+def train_nanogpt(checkout: Path, work: Path, steps: int, seed: int = 0) -> tuple[Path, float]:
+    """Run the checkout's train.py on our split's bytes in `work`; -> (its ckpt.pt, seconds).
+    seed 0 runs the checkout as it is (its fixed seed 1337); seed s runs a copy of its train.py,
+    configurator.py and model.py in `work` whose one seed line reads 1337 + s instead: another
+    training of the same recipe (other initial weights, other batches), as `train.seed` is ours."""
     data = work / "data"
     data.mkdir(parents=True)
     for split in ("train", "val"):
@@ -172,9 +186,18 @@ def train_nanogpt(checkout: Path, work: Path, steps: int) -> tuple[Path, float]:
               "out_dir": str(work / "out"), "dataset": str(data)}  # os.path.join("data", abs) is abs
     (work / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    src = checkout
+    if seed:
+        src = work / "nanogpt"
+        src.mkdir()
+        for name in ("train.py", "configurator.py", "model.py"):
+            shutil.copyfile(checkout / name, src / name)
+        code = (src / "train.py").read_text()
+        assert code.count(NANOGPT_SEED_LINE) == 1, f"{checkout}/train.py: no single line {NANOGPT_SEED_LINE!r}"
+        (src / "train.py").write_text(code.replace(NANOGPT_SEED_LINE, f"torch.manual_seed({1337 + seed} + seed_offset)"))
     t0 = time.time()
-    # train.py execs configurator.py from the working directory: run it in the checkout
-    subprocess.run([sys.executable, "train.py", str(work / "config.py")], cwd=checkout, env=env, check=True)
+    # train.py execs configurator.py from the working directory: run it there
+    subprocess.run([sys.executable, "train.py", str(work / "config.py")], cwd=src, env=env, check=True)
     return work / "out" / "ckpt.pt", time.time() - t0
 
 
@@ -218,6 +241,49 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # Student t, 1..10 df
+
+
+def recipe_of(name: str) -> str:
+    """A row's recipe: its name without the training seed ('x train.seed=1' and 'x' -> 'x')."""
+    return re.sub(r" (train\.)?seed=\d+$", "", name)
+
+
+def recipes(rows, key: str = "verified_mean") -> dict:
+    """{recipe: [key of each training]}: the rows grouped by recipe_of, in table order."""
+    out = {}
+    for r in rows:
+        out.setdefault(recipe_of(r["name"]), []).append(r[key])
+    return out
+
+
+def recipe_diff(a: list, b: list) -> tuple[float, float, float] | None:
+    """Mean of trainings a minus mean of b, with a 95 % t interval (pooled sd, len(a)+len(b)-2 df):
+    the training seed as the random draw. None when there are fewer than 3 trainings in all."""
+    df = len(a) + len(b) - 2
+    if df < 1:
+        return None
+    sd = math.sqrt((np.var(a, ddof=1) * (len(a) - 1) if len(a) > 1 else 0.0) / df
+                   + (np.var(b, ddof=1) * (len(b) - 1) if len(b) > 1 else 0.0) / df)
+    d = float(np.mean(a) - np.mean(b))
+    half = T975[min(df, len(T975)) - 1] * sd * math.sqrt(1 / len(a) + 1 / len(b))
+    return d, d - half, d + half
+
+
+def recipe_table(rows, against: str) -> str:
+    """Per recipe: verified % and pass@4 % of each training, their means, and the difference in
+    verified % from recipe `against` with its t interval over training seeds."""
+    ver, pk = recipes(rows), recipes(rows, "pass_at_k_mean")
+    lines = [f"| recipe | trainings | verified % each | mean | pass@4 % mean | vs {against} (95 % t) |",
+             "|---|---|---|---|---|---|"]
+    for name, v in ver.items():
+        d = recipe_diff(v, ver[against]) if name != against else None
+        diff = f"{d[0]:+.1f} ({d[1]:+.1f} to {d[2]:+.1f})" if d else ""
+        lines.append(f"| {name} | {len(v)} | {' / '.join(f'{x:.1f}' for x in v)} | {np.mean(v):.1f} | "
+                     f"{np.mean(pk[name]):.1f} | {diff} |")
+    return "\n".join(lines)
+
+
 def paired(a: dict, b: dict, draws: int = 10_000) -> dict:
     """Theorem by theorem, verified samples of a vs b summed over the seeds both have: wins,
     ties, losses of a, the two-sided sign test's p-value (ties dropped), and the difference in
@@ -247,6 +313,8 @@ def main(argv=None) -> int:
     a.add_argument("--name", default="nanoGPT")
     a.add_argument("--keep", type=Path, help="also copy nanoGPT's ckpt.pt here")
     a.add_argument("--from-ckpt", type=Path, help="grade this nanoGPT ckpt.pt instead of training one")
+    a.add_argument("--train-seed", type=int, default=0,
+                   help="training seed: 0 runs the checkout unchanged (its seed 1337), s a copy seeded 1337 + s")
     b = sub.add_parser("run", help="grade a proofgpt run (its best checkpoint)")
     b.add_argument("run_dir", type=Path)
     b.add_argument("--name", help="row name (default: the run directory's name)")
@@ -258,10 +326,15 @@ def main(argv=None) -> int:
     t = sub.add_parser("table", help="print the markdown table of a JSON file of rows")
     t.add_argument("json", type=Path)
     t.add_argument("--against", help="also compare every row theorem by theorem with this row name")
+    t.add_argument("--recipes", metavar="RECIPE",
+                   help="instead: group rows by recipe (name without its training seed) and compare each with this one")
     args = p.parse_args(argv)
 
     if args.cmd == "table":
         rows = json.loads(args.json.read_text())
+        if args.recipes:
+            print(recipe_table(rows, args.recipes))
+            return 0
         print(table(rows))
         if args.against:
             base = next(r for r in rows if r["name"] == args.against)
@@ -281,7 +354,7 @@ def main(argv=None) -> int:
             ckpt = torch.load(args.from_ckpt, map_location="cpu", weights_only=True)
         else:
             with tempfile.TemporaryDirectory(prefix="nanogpt-") as work:
-                path, seconds = train_nanogpt(args.checkout.resolve(), Path(work), args.steps)
+                path, seconds = train_nanogpt(args.checkout.resolve(), Path(work), args.steps, args.train_seed)
                 if args.keep:
                     shutil.copyfile(path, args.keep)
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -290,7 +363,8 @@ def main(argv=None) -> int:
         diff = check_adapter(args.checkout.resolve(), state, model_args, model)
         print(f"adapter: max |logit difference| vs nanoGPT's forward {diff:.2e}")
         assert diff < 1e-3, "the renamed model does not compute what nanoGPT's does"
-        extra = {"steps": ckpt["iter_num"], "train_seconds": seconds and round(seconds, 1),
+        extra = {"steps": ckpt["iter_num"], "train_seed": None if args.from_ckpt else args.train_seed,
+                 "train_seconds": seconds and round(seconds, 1),
                  "adapter_max_logit_diff": diff}
     else:
 
