@@ -83,6 +83,16 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def read_json(path) -> dict:
+    """A JSON object from path; {} when it is missing, unreadable or not an object (a run's
+    config.json, a notebook's figures: optional files whose absence is not an error)."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
 def read_jsonl(path) -> list:
     """One JSON object per line (metrics.jsonl); [] for a missing file. A torn last line (a
     process killed mid-write) is skipped; a bad line anywhere else is a UserError naming it."""
@@ -116,11 +126,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "ckpt", "data", "eval.json", "nb") 
 
 def _is_legacy_run(run_dir: Path) -> bool:
     """A run written before markers existed: its config.json is train's (config, derived, env)."""
-    try:
-        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and {"config", "derived", "env"} <= saved.keys()
+    return {"config", "derived", "env"} <= read_json(run_dir / "config.json").keys()
 
 
 def claim_run_dir(run_dir, force: bool = False) -> None:

@@ -50,7 +50,7 @@ from proofgpt.data import corpus_entropy_bound
 from proofgpt.diagnose import Diagnosis, diagnose
 from proofgpt.env import environment, git_commit
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked, claim_run_dir
+from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked, claim_run_dir, read_json
 from proofgpt.workbook import current_eval, jsonable, read_metrics, training_summary
 
 
@@ -118,15 +118,6 @@ def parse_param(text: str):
     return k.strip(), value
 
 
-def _read_json(path) -> dict:
-    """A JSON object from path; {} when it is missing, unreadable or not an object."""
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
-
-
 def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> dict:
     """summary.json: the run's headline numbers, from what the stages and notebooks wrote."""
     run_dir = Path(run_dir)
@@ -134,8 +125,8 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
     ts = training_summary(metrics)
     ev = current_eval(run_dir) or {}  # evaluate.evaluate_run, if it graded the run's checkpoint of now
     mem = ev.get("memorization") or {}
-    nb = {p.stem: _read_json(p) for p in sorted((run_dir / "nb").glob("*.json"))}
-    saved = _read_json(run_dir / "config.json")  # {"config", "derived", "env", "data", ...} from train()
+    nb = {p.stem: read_json(p) for p in sorted((run_dir / "nb").glob("*.json"))}
+    saved = read_json(run_dir / "config.json")  # {"config", "derived", "env", "data", ...} from train()
     derived = saved.get("derived") or {}
     env = saved.get("env") or environment()
     corpus = (saved.get("data") or {}).get("corpus")
@@ -243,7 +234,7 @@ NOT_THE_RUN = ("train.device", "train.dtype", "train.threads", "train.compile", 
 
 def check_same_run(run_dir: Path, cfg) -> None:
     """UserError if run_dir was trained (config.json) with other data, model or train settings than cfg."""
-    saved = _read_json(run_dir / "config.json").get("config")
+    saved = read_json(run_dir / "config.json").get("config")
     if not isinstance(saved, dict):
         return
     now = to_dict(cfg)
@@ -296,7 +287,7 @@ def follow_training(run_dir, file=None, poll_s: float = 1.0):
         bar = seen["bar"]
         if row.get("kind") == "train":
             if bar is None:
-                total = (_read_json(Path(run_dir) / "config.json").get("derived") or {}).get("total_steps")
+                total = (read_json(Path(run_dir) / "config.json").get("derived") or {}).get("total_steps")
                 bar = seen["bar"] = tqdm(total=total, initial=row["step"] - 1, desc="training", unit="step",
                                          file=file, dynamic_ncols=True)
             bar.update(row["step"] - bar.n)

@@ -37,7 +37,7 @@ from proofgpt.data import TEST_SETS, checkpoint_data, corpus_entropy_bound, read
 from proofgpt.diagnose import Diagnosis
 from proofgpt.errors import UserError
 from proofgpt.evaluate import METHODS, bucket_order, complete_theorems, evaluate_run, grade
-from proofgpt.io import atomic_write_json, claim_run_dir, read_jsonl
+from proofgpt.io import atomic_write_json, claim_run_dir, read_json, read_jsonl
 from proofgpt.model import GPT
 from proofgpt.pack import Packed, batch, eval_rows, pack_proofs, unpack, windows
 from proofgpt.plots import training_curves
@@ -111,10 +111,8 @@ def _trained_on(run_dir: Path):
     """The train file's sha256 a run with checkpoints recorded in config.json, else None."""
     if not any((run_dir / "ckpt").glob("*.pt")):
         return None
-    try:
-        return json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["data"]["train_sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    data = read_json(run_dir / "config.json").get("data")
+    return data.get("train_sha256") if isinstance(data, dict) else None
 
 
 def _set_data(wb: Workbook, files: dict) -> dict:
