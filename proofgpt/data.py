@@ -150,7 +150,7 @@ def _add_shortest(meta_path, shortest: list) -> list:
 
 def _current_test_sets(out_dir: Path, made_from: dict) -> dict | None:
     """data/test.json's contents if it was written `made_from` the same inputs and every set it
-    names is on disk with its recorded sha256 (and a meta sidecar), else None."""
+    names is on disk with its recorded sha256, and its meta sidecar with its own, else None."""
     try:
         m = json.loads((out_dir / "test.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -159,7 +159,9 @@ def _current_test_sets(out_dir: Path, made_from: dict) -> dict | None:
         return None
     for s in m["sets"].values():
         path = out_dir / s.get("file", "")
-        if not (path.is_file() and paths.meta_path(path).is_file() and sha256_file(path) == s.get("sha256")):
+        meta = paths.meta_path(path)
+        if not (path.is_file() and meta.is_file() and sha256_file(path) == s.get("sha256")
+                and sha256_file(meta) == s.get("meta_sha256")):
             return None
     return m
 
@@ -197,9 +199,11 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
             for m, n in zip(meta, baseline.shortest_proof_lens(texts), strict=True):
                 m["shortest"] = n
         path = out_dir / f"{name}.txt"
-        atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
+        meta_text = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta)
+        atomic_write_text(paths.meta_path(path), meta_text)
         atomic_write_text(path, text)
-        sets[name] = {"file": path.name, "sha256": sha256_bytes(text.encode("utf-8")), "seed": seed + i,
+        sets[name] = {"file": path.name, "sha256": sha256_bytes(text.encode("utf-8")),
+                      "meta_sha256": sha256_bytes(meta_text.encode("utf-8")), "seed": seed + i,
                       "n_certificates": len(meta), "facts": facts, "knobs": asdict(knobs)}
     val_shortest = baseline.shortest_proof_lens(read_texts(out_dir / "val.txt"))
     _add_shortest(paths.meta_path(out_dir / "val.txt"), val_shortest)

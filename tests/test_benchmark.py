@@ -111,8 +111,8 @@ def test_prepare_is_deterministic(data, tmp_path):
 
 def test_prepare_reuses_current_test_sets_and_detects_stale_ones(data, tmp_path, capsys):
     """A second `make data` keeps the held-out sets it would write again (same bytes, val's
-    `shortest` restored after the split rewrote val's sidecar); sets made for another size, or
-    edited on disk, are not current (so `make data` would make them afresh)."""
+    `shortest` restored after the split rewrote val's sidecar); sets made for another size, or a
+    set or sidecar edited on disk, are not current (so `make data` would make them afresh)."""
     shutil.copytree(data, tmp_path, dirs_exist_ok=True)
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir() if p.name.startswith("test")}
     r = prepare(seed=0, n_chars=N_CHARS, corpus=tmp_path / "training.txt", progress=False, test_certs=N_TEST)
@@ -124,6 +124,12 @@ def test_prepare_reuses_current_test_sets_and_detects_stale_ones(data, tmp_path,
     made_from = json.loads((tmp_path / "test.json").read_text())["made_from"]
     assert _current_test_sets(tmp_path, made_from) is not None
     assert _current_test_sets(tmp_path, {**made_from, "n_certs": N_TEST + 1}) is None  # another size
+    meta = tmp_path / "test-long.meta.jsonl"
+    saved = meta.read_bytes()
+    meta.write_bytes(saved.replace(b'"steps": ', b'"steps": 1', 1))  # a sidecar edited on disk
+    assert _current_test_sets(tmp_path, made_from) is None
+    meta.write_bytes(saved)
+    assert _current_test_sets(tmp_path, made_from) is not None
     (tmp_path / "test-facts.txt").write_text((tmp_path / "test-facts.txt").read_text()[:-200])  # a set edited on disk
     assert _current_test_sets(tmp_path, made_from) is None
 
