@@ -40,7 +40,7 @@ from proofgpt.certificate import (corpus_owner, read_corpus, read_manifest, read
                                   statement_class_of)
 from proofgpt.config import MAX_CHARS, RunConfig, check_seed, from_dict
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from proofgpt.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, sha256_bytes, sha256_file
 
 TEST_SETS = ("test", "test-long", "test-facts")
 TEST_CERTS = 1000  # certificates in test and test-facts; test-long has half as many (~4x longer, slower to make)
@@ -151,11 +151,8 @@ def _add_shortest(meta_path, shortest: list) -> list:
 def _current_test_sets(out_dir: Path, made_from: dict) -> dict | None:
     """data/test.json's contents if it was written `made_from` the same inputs and every set it
     names is on disk with its recorded sha256, and its meta sidecar with its own, else None."""
-    try:
-        m = json.loads((out_dir / "test.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(m, dict) or m.get("made_from") != made_from or not isinstance(m.get("sets"), dict):
+    m = read_json(out_dir / "test.json")
+    if m.get("made_from") != made_from or not isinstance(m.get("sets"), dict):
         return None
     for s in m["sets"].values():
         path = out_dir / s.get("file", "")
