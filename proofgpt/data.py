@@ -40,7 +40,8 @@ from proofgpt.certificate import (corpus_owner, read_corpus, read_manifest, read
                                   statement_class_of)
 from proofgpt.config import MAX_CHARS, RunConfig, check_seed, from_dict
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, sha256_bytes, sha256_file
+from proofgpt.io import (atomic_write_bytes, atomic_write_json, atomic_write_text, jsonl_text, read_json, sha256_bytes,
+                         sha256_file)
 
 TEST_SETS = ("test", "test-long", "test-facts")
 TEST_CERTS = 1000  # certificates in test and test-facts; test-long has half as many (~4x longer, slower to make)
@@ -144,7 +145,7 @@ def _add_shortest(meta_path, shortest: list) -> list:
     rows = [json.loads(line) for line in meta_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for row, n in zip(rows, shortest, strict=True):
         row["shortest"] = n
-    atomic_write_text(meta_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_text(meta_path, jsonl_text(rows))
     return rows
 
 
@@ -196,7 +197,7 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
             for m, n in zip(meta, baseline.shortest_proof_lens(texts), strict=True):
                 m["shortest"] = n
         path = out_dir / f"{name}.txt"
-        meta_text = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta)
+        meta_text = jsonl_text(meta)
         atomic_write_text(paths.meta_path(path), meta_text)
         atomic_write_text(path, text)
         sets[name] = {"file": path.name, "sha256": sha256_bytes(text.encode("utf-8")),

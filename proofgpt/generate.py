@@ -43,7 +43,6 @@ process per byte, not a floor no model can beat, and it is loose where
 """
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -59,7 +58,7 @@ from proofgpt.algebra import CATALOG_FACTS, STRUCTURES, Fact, axioms_subset, cat
 from proofgpt.certificate import corpus_owner
 from proofgpt.config import MAX_CHARS, check_seed
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from proofgpt.io import atomic_write_json, atomic_write_text, jsonl_text, sha256_bytes, sha256_file
 from proofgpt.terms import (BINARY, POSTFIX, SYMBOLS, App, Atom, Var, canonical, match, names, parse_args, parse_equation,
                             positions, print_arg, print_equation, print_term, replace, size, substitute, to_pattern,
                             variables)
@@ -787,7 +786,7 @@ def write_corpus(path=paths.CORPUS, seed=0, n_chars=PLAN_CHARS, progress=True, k
                 "n_certificates": len(meta), "entropy_bound_bpb": entropy_bound_bpb(meta, len(data)), "knobs": asdict(knobs)}
     old_sha = sha256_file(path) if corpus_owner(path) == "ours" else None
     atomic_write_json(paths.manifest_path(path), {**manifest, "replaces_sha256": old_sha})
-    atomic_write_text(paths.meta_path(path), "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta))
+    atomic_write_text(paths.meta_path(path), jsonl_text(meta))
     atomic_write_text(path, text)
     atomic_write_json(paths.manifest_path(path), manifest)
     return manifest

@@ -93,6 +93,11 @@ def read_json(path) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
+def jsonl_text(rows) -> str:
+    """One JSON object per line, non-ASCII kept as is (the meta sidecars); read back by read_meta."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
 def read_jsonl(path) -> list:
     """One JSON object per line (metrics.jsonl); [] for a missing file. A torn last line (a
     process killed mid-write) is skipped; a bad line anywhere else is a UserError naming it."""
