@@ -263,8 +263,7 @@ def recipe_diff(a: list, b: list) -> tuple[float, float, float] | None:
     df = len(a) + len(b) - 2
     if df < 1:
         return None
-    sd = math.sqrt((np.var(a, ddof=1) * (len(a) - 1) if len(a) > 1 else 0.0) / df
-                   + (np.var(b, ddof=1) * (len(b) - 1) if len(b) > 1 else 0.0) / df)
+    sd = math.sqrt(sum(((np.asarray(x) - np.mean(x)) ** 2).sum() for x in (a, b)) / df)
     d = float(np.mean(a) - np.mean(b))
     half = T975[min(df, len(T975)) - 1] * sd * math.sqrt(1 / len(a) + 1 / len(b))
     return d, d - half, d + half
