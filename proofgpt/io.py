@@ -93,6 +93,12 @@ def read_json(path) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
+def run_data_format(run_dir, default=None):
+    """config.data.format from a run's config.json ("certificates" or "text"); default when the
+    run has none (not trained yet, or written before data.format existed)."""
+    return ((read_json(Path(run_dir) / "config.json").get("config") or {}).get("data") or {}).get("format", default)
+
+
 def jsonl_text(rows) -> str:
     """One JSON object per line, non-ASCII kept as is (the meta sidecars); read back by read_meta."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
