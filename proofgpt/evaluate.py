@@ -67,7 +67,7 @@ from proofgpt.checkpoint import load_model, weights_sha256
 from proofgpt.config import NO_CERTIFICATES, EvalConfig, SampleConfig, check_seed, check_temperature
 from proofgpt.data import checkpoint_data
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, read_jsonl, run_data_format, run_locked
+from proofgpt.io import atomic_write_json, read_json, read_jsonl, run_locked, saved_data_format
 from proofgpt.sample import UNCONDITIONAL_PROMPT, generate
 from proofgpt.search import prove as search_prove
 from proofgpt.stats import distinct_n, nearest, shingles
@@ -712,7 +712,7 @@ def main(argv=None) -> int:
     skw = {key: v for key, v in [("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
                                  ("max_new_tokens", args.max_tokens)] if v is not None}
     run_dir = paths.resolve_run(args.run)
-    if run_data_format(run_dir) == "text":
+    if saved_data_format(read_json(run_dir / "config.json")) == "text":
         print(f"{run_dir}: skipped: {NO_CERTIFICATES} to grade (its val loss is in metrics.jsonl)")
         return 0
     res = evaluate_run(run_dir, n_theorems=args.n_theorems, k=args.k, n_unconditional=args.n_unconditional,

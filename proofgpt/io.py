@@ -93,10 +93,10 @@ def read_json(path) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
-def run_data_format(run_dir, default=None):
-    """config.data.format from a run's config.json ("certificates" or "text"); default when the
-    run has none (not trained yet, or written before data.format existed)."""
-    return ((read_json(Path(run_dir) / "config.json").get("config") or {}).get("data") or {}).get("format", default)
+def saved_data_format(saved: dict, default=None):
+    """config.data.format ("certificates" or "text") of a run's config.json as read_json gives it;
+    default when it has none (not trained yet, or written before data.format existed)."""
+    return ((saved.get("config") or {}).get("data") or {}).get("format", default)
 
 
 def jsonl_text(rows) -> str:

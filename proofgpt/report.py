@@ -50,7 +50,7 @@ from proofgpt.data import corpus_entropy_bound
 from proofgpt.diagnose import Diagnosis, diagnose
 from proofgpt.env import environment, git_commit
 from proofgpt.errors import UserError
-from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked, claim_run_dir, read_json, run_data_format
+from proofgpt.io import atomic_write_json, atomic_write_text, check_unlocked, claim_run_dir, read_json, saved_data_format
 from proofgpt.workbook import current_eval, jsonable, read_metrics, training_summary
 
 
@@ -135,7 +135,7 @@ def build_summary(run_dir, cfg, seed: int, timings: dict, runtime_s: float) -> d
         {
             "profile": cfg.profile,
             "run_dir": str(run_dir),
-            "data_format": run_data_format(run_dir, cfg.data.format),
+            "data_format": saved_data_format(saved, cfg.data.format),
             "val_loss": ts["best_val_loss"],
             "val_bpb": ts["best_val_bpb"],
             "train_loss": ts["best_train_loss"],
