@@ -140,12 +140,13 @@ def prepare(seed: int = 0, n_chars: int = generate.PLAN_CHARS, ctx: int = 512, c
     return result
 
 
-def _add_shortest(meta_path, shortest: list) -> list:
-    """Set `shortest` (one entry per certificate, baseline.shortest_proof_lens) in every row of a meta sidecar, rewritten in place."""
-    rows = [json.loads(line) for line in meta_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _add_shortest(corpus_path, shortest: list) -> list:
+    """Set `shortest` (one entry per certificate, baseline.shortest_proof_lens) in every row of
+    corpus_path's meta sidecar, rewritten in place."""
+    rows = read_meta(corpus_path)
     for row, n in zip(rows, shortest, strict=True):
         row["shortest"] = n
-    atomic_write_text(meta_path, jsonl_text(rows))
+    atomic_write_text(paths.meta_path(corpus_path), jsonl_text(rows))
     return rows
 
 
@@ -176,7 +177,7 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
     made_from = json.loads(json.dumps(made_from))  # as test.json holds it (tuples become lists)
     current = _current_test_sets(out_dir, made_from)
     if current is not None:
-        _add_shortest(paths.meta_path(out_dir / "val.txt"), current["val_shortest"])
+        _add_shortest(out_dir / "val.txt", current["val_shortest"])
         return current, True
     seen = {statement_class_of(b.text) for b in blocks}  # train and val
     train_meta = read_meta(out_dir / "train.txt")
@@ -204,7 +205,7 @@ def write_test_sets(blocks, out_dir: Path, seed: int, progress: bool = False, n_
                       "meta_sha256": sha256_bytes(meta_text.encode("utf-8")), "seed": seed + i,
                       "n_certificates": len(meta), "facts": facts, "knobs": asdict(knobs)}
     val_shortest = baseline.shortest_proof_lens(read_texts(out_dir / "val.txt"))
-    _add_shortest(paths.meta_path(out_dir / "val.txt"), val_shortest)
+    _add_shortest(out_dir / "val.txt", val_shortest)
     manifest = {"generator_version": generate.GENERATOR_VERSION, "sets": sets,
                 "withheld_facts": list(generate.WITHHELD_FACTS), "long_min_rewrites": long_min,
                 "shortest": {"mode": "bfs", "budget_goals": baseline.SHORTEST_BUDGET_GOALS, "budget_s": None,
